@@ -1,0 +1,1 @@
+"""CareDesk's action server: custom actions and form validation, one module per feature."""

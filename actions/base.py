@@ -1,0 +1,60 @@
+"""What every CareDesk action shares: its database sessions, the company facts and a clock.
+
+Rasa builds actions with no arguments, so each dependency is optional and falls back to a
+lazily built default; tests pass their own."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable
+
+from rasa_sdk import Tracker
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from actions.company import Company, cached_company
+from actions.db.models import utcnow
+from actions.db.session import default_sessions
+from actions.settings import Settings
+
+
+class Resources:
+    """Mixin giving an action `sessions`, `company` and `now()`."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker | None = None,  # type: ignore[type-arg]
+        company: Company | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._company = company
+        self._clock = clock or utcnow
+
+    @property
+    def sessions(self) -> async_sessionmaker:  # type: ignore[type-arg]
+        if self._sessions is None:
+            self._sessions = default_sessions()
+        return self._sessions
+
+    @property
+    def company(self) -> Company:
+        if self._company is None:
+            self._company = cached_company(Settings.from_env().company_file)
+        return self._company
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The customer's channel: the gateway's metadata if present, else Rasa's input channel."""
+    metadata: dict[str, Any] = tracker.latest_message.get("metadata") or {}
+    channel = metadata.get("channel") or tracker.get_latest_input_channel()
+    return str(channel or "unknown")
+
+
+def float_slot(tracker: Tracker, name: str) -> float | None:
+    value = tracker.get_slot(name)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,163 @@
+"""Complaint intake: feelings before facts, then a form that never makes the customer repeat
+what they already said, and a restatement they confirm before the ticket is written."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import sentiment, validation
+
+# Codes of the category and outcome buttons (domain.yml), and how the restatement says them.
+CATEGORY_LABELS = {
+    "late_delivery": "your delivery is late",
+    "damaged_item": "an item arrived damaged",
+    "wrong_item": "you received the wrong item",
+    "billing_error": "there's a mistake in what you were charged",
+    "staff_behaviour": "you're unhappy with how you were treated",
+    "other": "something went wrong",
+}
+OUTCOME_LABELS = {
+    "refund": "a refund",
+    "replacement": "a replacement",
+    "repair": "a repair",
+    "apology": "an apology",
+    "other": "us to look into it",
+}
+CATEGORY_WORDS = [
+    ("damaged_item", r"broken|damaged|cracked|smashed|dented|torn|scratched|defective|faulty|doesn'?t work"),
+    ("wrong_item", r"wrong (item|size|colou?r|product|thing)|not what i ordered|different (item|product)"),
+    ("late_delivery", r"late|delay|hasn'?t (arrived|come)|not (arrived|delivered)|still waiting|never arrived|where is"),
+    ("billing_error", r"charged|overcharg|double|billing|invoice|refund|payment|price"),
+    ("staff_behaviour", r"rude|staff|driver|courier|agent|employee|attitude|unprofessional|hung up"),
+]
+OUTCOME_WORDS = [
+    ("refund", r"refund|money back|reimburs"),
+    ("replacement", r"replace|new one|exchange|send (it|another) again"),
+    ("repair", r"repair|fix"),
+    ("apology", r"apolog|sorry"),
+]
+COMPLAINT_SLOTS = (
+    "complaint_category",
+    "category_label",
+    "complaint_description",
+    "desired_outcome",
+    "outcome_label",
+    "contact",
+    "complaint_confirmed",
+    "ticket_number",
+)
+LONG_MESSAGE_WORDS = 12
+EMPATHY = {
+    "strong": "utter_complaint_empathy_strong",
+    "mild": "utter_complaint_empathy_mild",
+    "neutral": "utter_complaint_empathy_neutral",
+}
+
+
+def guess(text: str, table: list[tuple[str, str]]) -> str | None:
+    for code, pattern in table:
+        if re.search(pattern, text or "", re.IGNORECASE):
+            return code
+    return None
+
+
+class ActionAcknowledgeComplaint(Action):
+    """The first reply acknowledges the feeling, as strongly as the customer feels it."""
+
+    def name(self) -> str:
+        return "action_acknowledge_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        strength = sentiment.level(sentiment.score(text))
+        if sentiment.mentions_leaving(text):
+            strength = "strong"
+        dispatcher.utter_message(response=EMPATHY[strength])
+
+        events: list[EventType] = [SlotSet(slot, None) for slot in COMPLAINT_SLOTS]
+        # A customer who has already told the story is not asked to tell it again.
+        if len(text.split()) >= LONG_MESSAGE_WORDS and not text.startswith("/"):
+            events.append(SlotSet("complaint_description", text.strip()))
+            category = guess(text, CATEGORY_WORDS)
+            if category:
+                events += [
+                    SlotSet("complaint_category", category),
+                    SlotSet("category_label", CATEGORY_LABELS[category]),
+                ]
+        number = validation.order_number(text)
+        if number:
+            events.append(SlotSet("order_number", number))
+        if tracker.get_slot("order_verified") and tracker.get_slot("order_email"):
+            events.append(SlotSet("contact", tracker.get_slot("order_email")))
+        return events
+
+
+class ValidateComplaintForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    async def validate_order_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value == "none":
+            return {"order_number": "none"}
+        number = validation.order_number(value)
+        if number is None:
+            dispatcher.utter_message(response="utter_order_number_invalid")
+        return {"order_number": number}
+
+    async def validate_complaint_category(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        code = value if value in CATEGORY_LABELS else guess(str(value or ""), CATEGORY_WORDS)
+        code = code or "other"
+        return {"complaint_category": code, "category_label": CATEGORY_LABELS[code]}
+
+    async def validate_complaint_description(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        return {"complaint_description": text if len(text) >= 3 else None}
+
+    async def validate_desired_outcome(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        if text in OUTCOME_LABELS:
+            return {"desired_outcome": text, "outcome_label": OUTCOME_LABELS[text]}
+        code = guess(text, OUTCOME_WORDS)
+        if code:
+            return {"desired_outcome": code, "outcome_label": OUTCOME_LABELS[code]}
+        return {"desired_outcome": "other", "outcome_label": f'"{text}"' if text else OUTCOME_LABELS["other"]}
+
+    async def validate_contact(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        contact = validation.email(value) or validation.phone(value)
+        if contact is None:
+            dispatcher.utter_message(response="utter_contact_invalid")
+        return {"contact": contact}
+
+    async def validate_complaint_confirmed(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if value is True:
+            return {"complaint_confirmed": True}
+        if value is False:
+            dispatcher.utter_message(response="utter_complaint_correction")
+            return {slot: None for slot in COMPLAINT_SLOTS if slot not in ("contact", "ticket_number")}
+        # Anything else they type is an addition: keep it and restate again.
+        addition = str(value or "").strip()
+        description = tracker.get_slot("complaint_description") or ""
+        dispatcher.utter_message(response="utter_complaint_addition_noted")
+        return {
+            "complaint_description": f"{description}\n{addition}".strip(),
+            "complaint_confirmed": None,
+        }

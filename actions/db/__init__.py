@@ -1,0 +1,1 @@
+"""The CareDesk database: models shared by the action server and the gateway."""

@@ -1,0 +1,149 @@
+"""Bringing in a person. The bot records a queue entry with everything the agent needs, tells
+the customer when to expect an answer, and pauses (ConversationPaused) so it stays silent.
+The gateway resumes the conversation and sends /handoff_ended when the agent is done."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.base import Resources, channel_of, float_slot
+from actions.db import repository
+from actions.triage import describe_deadline, prioritise, promised_response_at
+
+# Slots that are company facts or bookkeeping, not something the customer told us.
+NOT_FOR_SUMMARY = {
+    "shop_name", "website", "support_hours", "contact_channels", "delivery_options",
+    "delivery_period", "return_window_days", "refund_days", "refund_policy", "payment_methods",
+    "cancellation_fees", "self_service", "requested_slot", "verify_attempts", "handoff_id",
+    "session_started_metadata",
+}
+REASON_SEVERITY = {
+    "asked": "grumble",
+    "not_understood": "grumble",
+    "negative_sentiment": "formal_complaint",
+    "churn_threat": "threat_to_leave",
+}
+REASON_RESPONSE = {
+    "asked": "utter_handoff_requested",
+    "not_understood": "utter_handoff_not_understood",
+    "churn_threat": "utter_handoff_churn",
+}
+RECENT = 6
+
+
+def handoff_summary(tracker: Tracker, *, reason: str, ticket_number: str | None) -> dict[str, Any]:
+    """What the agent sees first, so the customer never has to repeat themselves."""
+    user_events = [e for e in tracker.events if e.get("event") == "user"]
+    intents = [
+        (e.get("parse_data") or {}).get("intent", {}).get("name") for e in user_events[-RECENT:]
+    ]
+    return {
+        "reason": reason,
+        "intent": tracker.latest_message.get("intent", {}).get("name"),
+        "recent_intents": [i for i in intents if i],
+        "recent_messages": [e.get("text") for e in user_events[-RECENT:] if e.get("text")],
+        "slots": {
+            name: value
+            for name, value in tracker.current_slot_values().items()
+            if value is not None and name not in NOT_FOR_SUMMARY
+        },
+        "sentiment": float_slot(tracker, "sentiment"),
+        "sentiment_min": float_slot(tracker, "sentiment_min"),
+        "ticket": ticket_number,
+        "customer_tier": tracker.get_slot("customer_tier"),
+    }
+
+
+class EscalatingAction(Resources, Action, ABC):
+    """Shared by every path that hands the conversation to a person (abstract, so rasa-sdk's
+    loader does not register it as an action)."""
+
+    @abstractmethod
+    def name(self) -> str: ...
+
+    async def escalate(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
+    ) -> list[EventType]:
+        now = self.now()
+        priority = prioritise(
+            severity=REASON_SEVERITY[reason],
+            sentiment=float_slot(tracker, "sentiment_min"),
+            tier=tracker.get_slot("customer_tier"),
+        )
+        promised = promised_response_at(now, priority.label, self.company)
+        ticket_number = tracker.get_slot("ticket_number")
+        async with self.sessions.begin() as session:
+            ticket_id = None
+            if ticket_number:
+                try:
+                    ticket_id = (await repository.ticket_by_number(session, ticket_number)).id
+                except repository.TicketNotFound:
+                    ticket_number = None
+            handoff = await repository.create_handoff(
+                session,
+                conversation_id=tracker.sender_id,
+                channel=channel_of(tracker),
+                reason=reason,
+                priority=priority.label,
+                priority_score=priority.score,
+                summary=handoff_summary(tracker, reason=reason, ticket_number=ticket_number),
+                promised_response_at=promised,
+                ticket_id=ticket_id,
+            )
+        promised_text = describe_deadline(handoff.promised_response_at, now, self.company)
+        dispatcher.utter_message(response=REASON_RESPONSE[reason], promised_time=promised_text)
+        return [
+            SlotSet("handoff_id", float(handoff.id)),
+            SlotSet("promised_time", promised_text),
+            ConversationPaused(),
+        ]
+
+
+class ActionHandoff(EscalatingAction):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = tracker.latest_message.get("intent", {}).get("name")
+        churn = intent == "threaten_to_leave" or bool(tracker.get_slot("churn_threat"))
+        return await self.escalate(dispatcher, tracker, "churn_threat" if churn else "asked")
+
+
+class ActionHandleFallback(EscalatingAction):
+    """First miss: ask to rephrase. Second miss in a row: bring in a person."""
+
+    def name(self) -> str:
+        return "action_handle_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        user_events = [e for e in tracker.events if e.get("event") == "user"]
+        previous = user_events[-2] if len(user_events) >= 2 else None
+        previous_intent = ((previous or {}).get("parse_data") or {}).get("intent", {}).get("name")
+        if previous_intent == "nlu_fallback":
+            return await self.escalate(dispatcher, tracker, "not_understood")
+        dispatcher.utter_message(response="utter_rephrase")
+        return []
+
+
+class ActionHandoffEnded(Resources, Action):
+    def name(self) -> str:
+        return "action_handoff_ended"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        async with self.sessions.begin() as session:
+            handoff = await repository.end_handoff(session, tracker.sender_id)
+            if handoff is None:
+                handoff = await repository.latest_handoff(session, tracker.sender_id)
+        dispatcher.utter_message(response="utter_handoff_ended")
+        return [SlotSet("handoff_id", float(handoff.id) if handoff else None)]

@@ -1,0 +1,126 @@
+"""A confirmed complaint becomes a ticket with a priority and a promised first-response time;
+strongly negative or churning customers are also handed to a person at once."""
+from __future__ import annotations
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions import sentiment
+from actions.base import Resources, channel_of, float_slot
+from actions.db import repository
+from actions.handoff import handoff_summary
+from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
+from actions.validation import email as read_email
+
+TICKET_RESPONSES = {
+    "open": "utter_ticket_open",
+    "in_progress": "utter_ticket_in_progress",
+    "resolved": "utter_ticket_resolved",
+    "closed": "utter_ticket_closed",
+}
+
+
+class ActionSubmitComplaint(Resources, Action):
+    def name(self) -> str:
+        return "action_submit_complaint"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        now = self.now()
+        description = tracker.get_slot("complaint_description") or ""
+        contact = tracker.get_slot("contact") or ""
+        outcome = tracker.get_slot("desired_outcome") or "other"
+        mood = float_slot(tracker, "sentiment_min")
+        if mood is None:
+            mood = sentiment.score(description)
+        churn = bool(tracker.get_slot("churn_threat")) or sentiment.mentions_leaving(description)
+        order_number = tracker.get_slot("order_number")
+        if order_number in ("none", "unverified"):
+            order_number = None
+
+        async with self.sessions.begin() as session:
+            customer = None
+            for address in (read_email(contact), tracker.get_slot("order_email")):
+                if address and address != "unverified" and customer is None:
+                    customer = await repository.customer_by_email(session, address)
+            tier = customer.tier if customer else tracker.get_slot("customer_tier")
+            severity = severity_of(churn_threat=churn, desired_outcome=outcome, text=description)
+            priority = prioritise(severity=severity, sentiment=mood, tier=tier)
+            promised = promised_response_at(now, priority.label, self.company)
+            ticket = await repository.create_ticket(
+                session,
+                repository.NewTicket(
+                    channel=channel_of(tracker),
+                    conversation_id=tracker.sender_id,
+                    contact=contact,
+                    contact_kind="email" if read_email(contact) else "phone",
+                    category=tracker.get_slot("complaint_category") or "other",
+                    description=description,
+                    desired_outcome=outcome,
+                    order_number=order_number,
+                    sentiment=mood,
+                    severity=severity,
+                    priority=priority.label,
+                    priority_score=priority.score,
+                    promised_response_at=promised,
+                    customer_id=customer.id if customer else None,
+                ),
+            )
+            promised_text = describe_deadline(promised, now, self.company)
+            events: list[EventType] = [
+                SlotSet("ticket_number", ticket.number),
+                SlotSet("promised_time", promised_text),
+                SlotSet("complaint_confirmed", None),
+            ]
+            dispatcher.utter_message(
+                response="utter_ticket_created",
+                ticket_number=ticket.number,
+                promised_time=promised_text,
+            )
+            if not (churn or mood <= sentiment.STRONGLY_NEGATIVE):
+                return events
+            reason = "churn_threat" if churn else "negative_sentiment"
+            summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number)
+            handoff = await repository.create_handoff(
+                session,
+                conversation_id=tracker.sender_id,
+                channel=channel_of(tracker),
+                reason=reason,
+                priority=priority.label,
+                priority_score=priority.score,
+                summary=summary,
+                promised_response_at=promised,
+                ticket_id=ticket.id,
+            )
+            dispatcher.utter_message(response="utter_handoff_complaint", promised_time=promised_text)
+            return events + [SlotSet("handoff_id", float(handoff.id)), ConversationPaused()]
+
+
+class ActionTicketStatus(Resources, Action):
+    def name(self) -> str:
+        return "action_ticket_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        number = next(tracker.get_latest_entity_values("ticket_number"), None)
+        number = number or tracker.get_slot("ticket_number")
+        if not number:
+            dispatcher.utter_message(response="utter_ask_ticket_number")
+            return []
+        async with self.sessions() as session:
+            try:
+                ticket = await repository.ticket_by_number(session, number)
+            except repository.TicketNotFound:
+                dispatcher.utter_message(response="utter_ticket_not_found", ticket_number=number)
+                return [SlotSet("ticket_number", None)]
+        promised_text = describe_deadline(ticket.promised_response_at, self.now(), self.company)
+        dispatcher.utter_message(
+            response=TICKET_RESPONSES[ticket.status],
+            ticket_number=ticket.number,
+            promised_time=promised_text,
+        )
+        return [SlotSet("ticket_number", ticket.number)]

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Starts the action server and the Rasa server, both on 127.0.0.1, prints where they are,
+# and stops both cleanly on Ctrl-C (or when either of them dies). Called by `make run`,
+# which has already set up the environments, migrated the database and trained the model.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p var/log
+
+: "${RASA_PORT:=5005}" "${ACTION_PORT:=5055}"
+if [ -z "${RASA_TOKEN:-}" ]; then
+  # The Rasa HTTP API (used by the gateway to resume conversations) needs a token; without a
+  # configured one, each run gets a fresh random one that only this machine's processes see.
+  RASA_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')
+  export RASA_TOKEN
+fi
+
+pids=()
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  echo
+  echo "Stopping CareDesk..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  echo "CareDesk stopped."
+}
+trap stop INT TERM EXIT
+
+wait_for() {  # url, name, pid
+  for _ in $(seq 1 240); do
+    if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+    if ! kill -0 "$3" 2>/dev/null; then
+      echo "The $2 exited while starting; its log is var/log/$2.log:" >&2
+      tail -n 20 "var/log/$2.log" >&2
+      return 1
+    fi
+    sleep 0.5
+  done
+  echo "The $2 did not answer at $1 within 2 minutes; see var/log/$2.log" >&2
+  return 1
+}
+
+echo "Starting the action server on 127.0.0.1:$ACTION_PORT ..."
+SANIC_HOST=127.0.0.1 .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
+  >var/log/actions.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$ACTION_PORT/health" actions "${pids[0]}" || exit 1
+
+echo "Starting the Rasa server on 127.0.0.1:$RASA_PORT (loading the model takes a little while) ..."
+.venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
+  --credentials credentials.yml --interface 127.0.0.1 --port "$RASA_PORT" \
+  --enable-api --auth-token "$RASA_TOKEN" >var/log/rasa.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$RASA_PORT/" rasa "${pids[1]}" || exit 1
+
+cat <<MSG
+
+CareDesk is running.
+  Rasa server (REST channel): http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
+  Action server:              http://127.0.0.1:$ACTION_PORT/webhook
+  Chat in a terminal:         make shell   (in another terminal)
+  Logs:                       var/log/rasa.log, var/log/actions.log
+Press Ctrl-C to stop.
+MSG
+
+wait -n "${pids[@]}"
+echo "A CareDesk process exited unexpectedly; see var/log/." >&2
+exit 1
