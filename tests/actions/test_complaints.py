@@ -1,0 +1,87 @@
+from actions.complaints import ActionAcknowledgeComplaint, ValidateComplaintForm
+from rasa_sdk.executor import CollectingDispatcher
+from tests.actions.trackers import responses, tracker
+
+
+async def acknowledge(text: str, **slots):
+    dispatcher = CollectingDispatcher()
+    events = await ActionAcknowledgeComplaint().run(dispatcher, tracker(text, "complaint", slots=slots), {})
+    return responses(dispatcher), {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def test_first_reply_acknowledges_as_strongly_as_the_customer_feels() -> None:
+    furious, _ = await acknowledge("This is disgusting, the worst service ever, I am absolutely furious!!!")
+    annoyed, _ = await acknowledge("my parcel is late again, so annoying")
+    calm, _ = await acknowledge("I want to make a complaint")
+    assert furious == ["utter_complaint_empathy_strong"]
+    assert annoyed == ["utter_complaint_empathy_mild"]
+    assert calm == ["utter_complaint_empathy_neutral"]
+
+
+async def test_a_threat_to_leave_gets_the_strongest_acknowledgement() -> None:
+    said, _ = await acknowledge("fine, I will never order from you again")
+    assert said == ["utter_complaint_empathy_strong"]
+
+
+async def test_a_long_story_is_not_asked_for_again() -> None:
+    text = ("The blender I ordered as order 10005533 arrived with a cracked jug and it leaks "
+            "everywhere when I use it, I am really disappointed")
+    _, slots = await acknowledge(text)
+    assert slots["complaint_description"] == text
+    assert slots["complaint_category"] == "damaged_item"
+    assert slots["order_number"] == "10005533"
+
+
+async def test_a_short_opening_starts_a_fresh_complaint() -> None:
+    _, slots = await acknowledge("complaint", complaint_description="old story", ticket_number="CD-100001",
+                                 order_verified=True, order_email="maria.lopez@example.com")
+    assert slots["complaint_description"] is None and slots["ticket_number"] is None
+    assert slots["contact"] == "maria.lopez@example.com"
+
+
+async def validate(domain, text: str, intent: str = "inform", slots=None, **extracted):
+    dispatcher = CollectingDispatcher()
+    t = tracker(text, intent, slots=slots, extracted=extracted, active_loop="complaint_form")
+    events = await ValidateComplaintForm().run(dispatcher, t, domain)
+    return responses(dispatcher), {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def test_category_from_button_or_from_words(domain) -> None:
+    _, slots = await validate(domain, "", complaint_category="wrong_item")
+    assert slots["complaint_category"] == "wrong_item"
+    _, slots = await validate(domain, "the courier was really rude to me", complaint_category="the courier was really rude to me")
+    assert slots["complaint_category"] == "staff_behaviour"
+    _, slots = await validate(domain, "hard to say", complaint_category="hard to say")
+    assert slots["complaint_category"] == "other"
+
+
+async def test_outcome_from_words(domain) -> None:
+    _, slots = await validate(domain, "i just want my money back", desired_outcome="i just want my money back")
+    assert slots["desired_outcome"] == "refund" and slots["outcome_label"] == "a refund"
+
+
+async def test_contact_must_be_an_email_or_a_phone(domain) -> None:
+    said, slots = await validate(domain, "tomorrow", contact="tomorrow")
+    assert said == ["utter_contact_invalid"] and slots["contact"] is None
+    _, slots = await validate(domain, "mail me at Jo@Example.org", contact="mail me at Jo@Example.org")
+    assert slots["contact"] == "jo@example.org"
+    _, slots = await validate(domain, "+49 151 5550 1001", contact="+49 151 5550 1001")
+    assert slots["contact"] == "+49 151 5550 1001"
+
+
+async def test_no_order_is_a_valid_answer(domain) -> None:
+    said, slots = await validate(domain, "no", "deny", order_number="none")
+    assert said == [] and slots["order_number"] == "none"
+
+
+async def test_confirmation_no_starts_over_and_additions_are_kept(domain) -> None:
+    said, slots = await validate(domain, "no", "deny", complaint_confirmed=False,
+                                 slots={"contact": "jo@example.org", "complaint_description": "broken"})
+    assert said == ["utter_complaint_correction"]
+    assert slots["complaint_description"] is None and slots["complaint_category"] is None
+    assert "contact" not in slots  # the contact they gave stays
+    said, slots = await validate(domain, "it was also two days late", complaint_confirmed="it was also two days late",
+                                 slots={"complaint_description": "broken"})
+    assert said == ["utter_complaint_addition_noted"]
+    assert slots["complaint_description"] == "broken\nit was also two days late"
+    assert slots["complaint_confirmed"] is None

@@ -1,0 +1,92 @@
+from sqlalchemy import select
+
+from actions.db.models import Handoff
+from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
+from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from tests.actions.trackers import responses, tracker, user_event
+from tests.conftest import FIXED_NOW
+
+
+async def handoffs(sessions) -> list[Handoff]:
+    async with sessions() as session:
+        return list((await session.scalars(select(Handoff).order_by(Handoff.id))).all())
+
+
+async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions, company) -> None:
+    history = [user_event("my order 10005533 is late", "track_order")]
+    t = tracker("can I talk to a human", "contact_human_agent", history=history, sender_id="c-7",
+                slots={"order_number": "10005533", "sentiment": -0.1, "sentiment_min": -0.4,
+                       "shop_name": "Northwind Goods"}, channel="webchat")
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(dispatcher, t, {})
+    [row] = await handoffs(sessions)
+    assert (row.conversation_id, row.channel, row.reason, row.status) == ("c-7", "webchat", "asked", "waiting")
+    assert row.summary["intent"] == "contact_human_agent"
+    assert row.summary["recent_intents"] == ["track_order", "contact_human_agent"]
+    assert row.summary["recent_messages"][0] == "my order 10005533 is late"
+    assert row.summary["slots"] == {"order_number": "10005533", "sentiment": -0.1, "sentiment_min": -0.4}
+    assert row.summary["sentiment_min"] == -0.4
+    assert responses(dispatcher) == ["utter_handoff_requested"]
+    assert dispatcher.messages[0]["promised_time"]
+    assert events[0] == SlotSet("handoff_id", float(row.id))
+    assert events[-1] == ConversationPaused()
+
+
+async def test_a_threat_to_leave_is_queued_first(sessions, company) -> None:
+    action = ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
+    await action.run(CollectingDispatcher(), tracker("I want a person", "contact_human_agent", sender_id="calm"), {})
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker("I'm going to a competitor", "threaten_to_leave", sender_id="angry"), {})
+    calm, angry = await handoffs(sessions)
+    assert angry.reason == "churn_threat" and angry.priority == "urgent"
+    assert angry.priority_score > calm.priority_score
+    assert angry.promised_response_at <= calm.promised_response_at
+    assert responses(dispatcher) == ["utter_handoff_churn"]
+
+
+async def test_asking_twice_keeps_one_queue_entry(sessions, company) -> None:
+    action = ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
+    for _ in range(2):
+        await action.run(CollectingDispatcher(), tracker("human please", "contact_human_agent", sender_id="same"), {})
+    assert len(await handoffs(sessions)) == 1
+
+
+async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, company) -> None:
+    action = ActionHandleFallback(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
+    first = tracker("blorp zzz", "nlu_fallback", history=[user_event("hi", "greet")])
+    dispatcher = CollectingDispatcher()
+    assert await action.run(dispatcher, first, {}) == []
+    assert responses(dispatcher) == ["utter_rephrase"]
+    assert await handoffs(sessions) == []
+
+    second = tracker("qwx vvv", "nlu_fallback", history=[user_event("hi", "greet"), user_event("blorp zzz", "nlu_fallback")])
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, second, {})
+    assert responses(dispatcher) == ["utter_handoff_not_understood"]
+    [row] = await handoffs(sessions)
+    assert row.reason == "not_understood"
+    assert events[-1] == ConversationPaused()
+
+
+async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None:
+    action = ActionHandleFallback(sessions=sessions, company=company)
+    history = [user_event("blorp", "nlu_fallback"), user_event("track my order", "track_order")]
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker("zzz", "nlu_fallback", history=history), {})
+    assert responses(dispatcher) == ["utter_rephrase"]
+    assert await handoffs(sessions) == []
+
+
+async def test_handoff_ended_closes_the_queue_entry(sessions, company) -> None:
+    await ActionHandoff(sessions=sessions, company=company).run(
+        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c-9"), {}
+    )
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoffEnded(sessions=sessions).run(
+        dispatcher, tracker("/handoff_ended", "handoff_ended", sender_id="c-9"), {}
+    )
+    [row] = await handoffs(sessions)
+    assert row.status == "ended" and row.ended_at is not None
+    assert responses(dispatcher) == ["utter_handoff_ended"]
+    assert events == [SlotSet("handoff_id", float(row.id))]

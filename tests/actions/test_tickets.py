@@ -1,0 +1,130 @@
+import datetime as dt
+
+from sqlalchemy import select
+
+from actions.db import repository
+from actions.db.models import Handoff, Ticket, TicketEvent
+from actions.tickets import ActionSubmitComplaint, ActionTicketStatus
+from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from tests.actions.trackers import responses, tracker
+from tests.conftest import FIXED_NOW
+
+import pytest
+
+COMPLAINT = {
+    "order_number": "10005533",
+    "complaint_category": "damaged_item",
+    "complaint_description": "The speaker arrived with a cracked grille",
+    "desired_outcome": "replacement",
+    "contact": "maria.lopez@example.com",
+    "complaint_confirmed": True,
+    "sentiment_min": -0.2,
+}
+
+
+async def submit(sessions, company, slots, sender_id="conv-complaint", channel="webchat"):
+    dispatcher = CollectingDispatcher()
+    action = ActionSubmitComplaint(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
+    events = await action.run(dispatcher, tracker("yes", "affirm", slots=slots, sender_id=sender_id, channel=channel), {})
+    async with sessions() as session:
+        tickets = (await session.scalars(select(Ticket).order_by(Ticket.id))).all()
+        handoffs = (await session.scalars(select(Handoff))).all()
+        history = (await session.scalars(select(TicketEvent).order_by(TicketEvent.id))).all()
+    return dispatcher, events, tickets, handoffs, history
+
+
+async def test_a_confirmed_complaint_becomes_a_ticket_with_a_promise(sessions, company) -> None:
+    dispatcher, events, [ticket], handoffs, history = await submit(sessions, company, COMPLAINT)
+    assert ticket.number == f"CD-{100000 + ticket.id}"
+    assert (ticket.channel, ticket.conversation_id) == ("webchat", "conv-complaint")
+    assert ticket.contact == "maria.lopez@example.com" and ticket.contact_kind == "email"
+    assert ticket.category == "damaged_item" and ticket.desired_outcome == "replacement"
+    assert ticket.order_number == "10005533" and ticket.description.startswith("The speaker")
+    assert ticket.severity == "formal_complaint" and ticket.priority == "normal"
+    assert ticket.status == "open" and ticket.sentiment == -0.2
+    assert ticket.customer_id is not None
+    # normal priority = 8 business hours from Tuesday 10:00 Berlin -> closing time, 18:00
+    assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
+    assert [(e.kind, e.to_status) for e in history] == [("created", "open")]
+    assert handoffs == []
+    assert responses(dispatcher) == ["utter_ticket_created"]
+    assert dispatcher.messages[0]["ticket_number"] == ticket.number
+    assert dispatcher.messages[0]["promised_time"] == "today 18:00"
+    assert SlotSet("ticket_number", ticket.number) in events
+    assert not any(e["event"] == "pause" for e in events)
+
+
+async def test_vip_customers_get_a_higher_priority(sessions, company) -> None:
+    _, _, [ticket], _, _ = await submit(sessions, company, {**COMPLAINT, "contact": "tom.becker@example.com"})
+    assert ticket.priority == "high" and ticket.priority_score == 85
+
+
+async def test_strongly_negative_complaint_is_handed_to_a_person(sessions, company) -> None:
+    dispatcher, events, [ticket], [handoff], history = await submit(
+        sessions, company, {**COMPLAINT, "sentiment_min": -0.9, "sentiment": -0.9}
+    )
+    assert responses(dispatcher) == ["utter_ticket_created", "utter_handoff_complaint"]
+    assert handoff.reason == "negative_sentiment" and handoff.ticket_id == ticket.id
+    assert handoff.status == "waiting" and handoff.priority == ticket.priority == "high"
+    assert handoff.summary["ticket"] == ticket.number
+    assert handoff.summary["slots"]["complaint_category"] == "damaged_item"
+    assert [e.kind for e in history] == ["created", "escalated"]
+    assert events[-1] == ConversationPaused()
+
+
+async def test_a_threat_to_leave_is_urgent_and_escalated(sessions, company) -> None:
+    _, events, [ticket], [handoff], _ = await submit(sessions, company, {**COMPLAINT, "churn_threat": True})
+    assert ticket.severity == "threat_to_leave" and ticket.priority == "urgent"
+    assert handoff.reason == "churn_threat"
+    assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone.utc)
+    assert events[-1] == ConversationPaused()
+
+
+async def test_a_phone_contact_and_no_order(sessions, company) -> None:
+    _, _, [ticket], _, _ = await submit(sessions, company, {**COMPLAINT, "contact": "+44 7700 900123", "order_number": "none"})
+    assert ticket.contact_kind == "phone" and ticket.order_number is None and ticket.customer_id is None
+
+
+async def test_status_of_a_ticket_by_its_number(sessions, company) -> None:
+    _, _, [ticket], _, _ = await submit(sessions, company, COMPLAINT)
+    action = ActionTicketStatus(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
+    number_as_typed = ticket.number.lower().replace("-", "")
+    entities = [{"entity": "ticket_number", "value": number_as_typed}]
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker(f"status of {number_as_typed}", "ticket_status", entities=entities), {})
+    assert responses(dispatcher) == ["utter_ticket_open"]
+    assert dispatcher.messages[0]["ticket_number"] == ticket.number
+
+    async with sessions.begin() as session:
+        row = await repository.ticket_by_number(session, ticket.number)
+        await repository.change_ticket_status(session, row, "in_progress", actor="agent:dana")
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tracker("and now?", "ticket_status", slots={"ticket_number": ticket.number}), {})
+    assert responses(dispatcher) == ["utter_ticket_in_progress"]
+
+
+async def test_unknown_ticket_number(sessions, company) -> None:
+    action = ActionTicketStatus(sessions=sessions, company=company)
+    dispatcher = CollectingDispatcher()
+    entities = [{"entity": "ticket_number", "value": "CD-999999"}]
+    events = await action.run(dispatcher, tracker("CD-999999", "ticket_status", entities=entities), {})
+    assert responses(dispatcher) == ["utter_ticket_not_found"]
+    assert events == [SlotSet("ticket_number", None)]
+
+
+async def test_ticket_status_moves_forward_and_keeps_history(sessions, company) -> None:
+    _, _, [ticket], _, _ = await submit(sessions, company, COMPLAINT)
+    async with sessions.begin() as session:
+        row = await repository.ticket_by_number(session, ticket.number)
+        for status in ("in_progress", "resolved", "closed"):
+            await repository.change_ticket_status(session, row, status, actor="agent:dana")
+        with pytest.raises(repository.InvalidStatusChange):
+            await repository.change_ticket_status(session, row, "open", actor="agent:dana")
+    async with sessions() as session:
+        row = await repository.ticket_by_number(session, ticket.number)
+        events = (await session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == row.id).order_by(TicketEvent.id))).all()
+    assert row.status == "closed" and row.resolved_at is not None and row.closed_at is not None
+    assert [(e.from_status, e.to_status) for e in events] == [
+        (None, "open"), ("open", "in_progress"), ("in_progress", "resolved"), ("resolved", "closed")
+    ]

@@ -1,0 +1,54 @@
+"""Small builders for rasa-sdk trackers, the way Rasa sends them to the action server."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+
+
+def user_event(text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent, "confidence": 0.9}, "entities": entities or []},
+        "input_channel": "rest",
+    }
+
+
+def tracker(
+    text: str = "",
+    intent: str = "inform",
+    *,
+    slots: dict[str, Any] | None = None,
+    entities: list[dict[str, Any]] | None = None,
+    history: list[dict[str, Any]] | None = None,
+    extracted: dict[str, Any] | None = None,
+    sender_id: str = "conv-1",
+    active_loop: str | None = None,
+    channel: str = "rest",
+) -> Tracker:
+    """A tracker whose latest message is `text`; `extracted` are the slots just filled (what a
+    form's validation action is asked to validate)."""
+    slots = dict(slots or {})
+    slots.update(extracted or {})
+    events = list(history or []) + [user_event(text, intent, entities)]
+    events += [{"event": "slot", "name": k, "value": v} for k, v in (extracted or {}).items()]
+    return Tracker(
+        sender_id=sender_id,
+        slots=slots,
+        latest_message={
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.9},
+            "entities": entities or [],
+            "metadata": {"channel": channel} if channel != "rest" else {},
+        },
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={"name": active_loop} if active_loop else {},
+        latest_action_name="action_listen",
+    )
+
+
+def responses(dispatcher: Any) -> list[str]:
+    return [message.get("response") for message in dispatcher.messages]

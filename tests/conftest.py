@@ -1,0 +1,88 @@
+"""Databases for the tests: a migrated SQLite file always, and PostgreSQL as well when
+TEST_DATABASE_URL is set (.ci/run sets it when a server answers on 127.0.0.1:5432)."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from actions.company import Company, load_company
+from actions.db.migrate import upgrade
+from actions.db.models import Base
+from actions.db.seed import seed_demo_shop
+from actions.db.session import make_engine, make_sessions
+from actions.settings import PROJECT_ROOT, async_database_url
+
+# Tuesday 24 November 2026, 10:00 in Berlin: inside business hours.
+FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+async def _admin(url: str, statement: str) -> None:
+    import asyncpg
+
+    parsed = make_url(url)
+    connection = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username,
+        password=parsed.password, database=parsed.database,
+    )
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A freshly migrated database, once per backend for the whole test session."""
+    if request.param == "sqlite":
+        url = async_database_url(f"sqlite:///{tmp_path_factory.mktemp('db') / 'caredesk.db'}")
+        upgrade(url, configure_logging=False)
+        yield url
+        return
+    server = os.environ["TEST_DATABASE_URL"]
+    name = f"caredesk_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = async_database_url(make_url(server).set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(url, configure_logging=False)
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker]:  # type: ignore[type-arg]
+    """Session factory on the test database, seeded with the demo shop; emptied afterwards."""
+    engine = make_engine(database_url)
+    factory = make_sessions(engine)
+    async with factory.begin() as session:
+        await seed_demo_shop(session, now=FIXED_NOW)
+    try:
+        yield factory
+    finally:
+        async with factory.begin() as session:
+            for table in reversed(Base.metadata.sorted_tables):
+                await session.execute(delete(table))
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def company() -> Company:
+    return load_company(PROJECT_ROOT / "company.yml")
+
+
+@pytest.fixture
+def domain() -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
