@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -23,7 +23,7 @@ NOT_FOR_SUMMARY = {
     "session_started_metadata",
 }
 REASON_SEVERITY = {
-    "asked": "grumble",
+    "asked": "formal_complaint",
     "not_understood": "grumble",
     "negative_sentiment": "formal_complaint",
     "churn_threat": "threat_to_leave",
@@ -34,6 +34,13 @@ REASON_RESPONSE = {
     "churn_threat": "utter_handoff_churn",
 }
 RECENT = 6
+
+
+def pause_listening() -> list[EventType]:
+    """Stop the bot in this conversation. The pause ends the prediction loop before Rasa would
+    log action_listen, so it is logged here: when the gateway resumes the conversation, the
+    next message is then read like any other and the hand-back rules apply."""
+    return [ActionExecuted("action_listen"), ConversationPaused()]
 
 
 def handoff_summary(tracker: Tracker, *, reason: str, ticket_number: str | None) -> dict[str, Any]:
@@ -100,7 +107,7 @@ class EscalatingAction(Resources, Action, ABC):
         return [
             SlotSet("handoff_id", float(handoff.id)),
             SlotSet("promised_time", promised_text),
-            ConversationPaused(),
+            *pause_listening(),
         ]
 
 

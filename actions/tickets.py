@@ -3,14 +3,14 @@ strongly negative or churning customers are also handed to a person at once."""
 from __future__ import annotations
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import sentiment
 from actions.base import Resources, channel_of, float_slot
 from actions.db import repository
-from actions.handoff import handoff_summary
+from actions.handoff import handoff_summary, pause_listening
 from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
 from actions.validation import email as read_email
 
@@ -96,7 +96,7 @@ class ActionSubmitComplaint(Resources, Action):
                 ticket_id=ticket.id,
             )
             dispatcher.utter_message(response="utter_handoff_complaint", promised_time=promised_text)
-            return events + [SlotSet("handoff_id", float(handoff.id)), ConversationPaused()]
+            return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening()]
 
 
 class ActionTicketStatus(Resources, Action):

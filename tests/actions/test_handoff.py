@@ -2,7 +2,7 @@ from sqlalchemy import select
 
 from actions.db.models import Handoff
 from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
-from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.trackers import responses, tracker, user_event
 from tests.conftest import FIXED_NOW
@@ -30,7 +30,7 @@ async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions,
     assert responses(dispatcher) == ["utter_handoff_requested"]
     assert dispatcher.messages[0]["promised_time"]
     assert events[0] == SlotSet("handoff_id", float(row.id))
-    assert events[-1] == ConversationPaused()
+    assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
 async def test_a_threat_to_leave_is_queued_first(sessions, company) -> None:
@@ -66,7 +66,7 @@ async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, 
     assert responses(dispatcher) == ["utter_handoff_not_understood"]
     [row] = await handoffs(sessions)
     assert row.reason == "not_understood"
-    assert events[-1] == ConversationPaused()
+    assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
 async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None:

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from actions.db import repository
 from actions.db.models import Handoff, Ticket, TicketEvent
 from actions.tickets import ActionSubmitComplaint, ActionTicketStatus
-from rasa_sdk.events import ConversationPaused, SlotSet
+from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.trackers import responses, tracker
 from tests.conftest import FIXED_NOW
@@ -70,7 +70,7 @@ async def test_strongly_negative_complaint_is_handed_to_a_person(sessions, compa
     assert handoff.summary["ticket"] == ticket.number
     assert handoff.summary["slots"]["complaint_category"] == "damaged_item"
     assert [e.kind for e in history] == ["created", "escalated"]
-    assert events[-1] == ConversationPaused()
+    assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
 async def test_a_threat_to_leave_is_urgent_and_escalated(sessions, company) -> None:
@@ -78,7 +78,7 @@ async def test_a_threat_to_leave_is_urgent_and_escalated(sessions, company) -> N
     assert ticket.severity == "threat_to_leave" and ticket.priority == "urgent"
     assert handoff.reason == "churn_threat"
     assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone.utc)
-    assert events[-1] == ConversationPaused()
+    assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
 async def test_a_phone_contact_and_no_order(sessions, company) -> None:

@@ -1,0 +1,147 @@
+"""End to end: the real Rasa server and action server, conversations over Rasa's REST
+channel, and the rows they leave in the database."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+
+from actions.db.models import Feedback, Handoff, Ticket
+from actions.db.session import make_engine, make_sessions
+from actions.settings import async_database_url
+from tests.e2e.servers import Stack, start_stack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+        yield session
+
+
+class Chat:
+    def __init__(self, http: aiohttp.ClientSession, stack: Stack) -> None:
+        self.http, self.stack, self.sender = http, stack, f"e2e-{uuid.uuid4().hex[:8]}"
+
+    async def say(self, text: str) -> list[dict[str, Any]]:
+        async with self.http.post(
+            f"{self.stack.rasa_url}/webhooks/rest/webhook",
+            json={"sender": self.sender, "message": text},
+        ) as response:
+            assert response.status == 200, self.stack.log_tail()
+            return await response.json()
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        url = f"{self.stack.rasa_url}/conversations/{self.sender}/{path}?token={self.stack.token}"
+        async with self.http.request(method, url, json=body) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(r.get("text", "") for r in replies)
+
+
+def payloads(replies: list[dict[str, Any]]) -> list[str]:
+    return [b["payload"] for r in replies for b in r.get("buttons", [])]
+
+
+async def rows(stack: Stack, model: type, sender: str) -> list[Any]:
+    engine = make_engine(async_database_url(stack.database_url))
+    try:
+        async with make_sessions(engine)() as session:
+            return list((await session.scalars(select(model).where(model.conversation_id == sender))).all())
+    finally:
+        await engine.dispose()
+
+
+async def test_complaint_becomes_a_ticket_and_a_rating(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    greeting = await chat.say("hello")
+    assert "Northwind Goods" in texts(greeting), "company facts must fill the replies"
+
+    replies = await chat.say("I want to make a complaint")
+    assert "sorry" in texts(replies).lower()
+    assert "/deny" in payloads(replies), "asks for the order number, with a no-order button"
+
+    replies = await chat.say("10005533")
+    assert '/inform{"complaint_category":"damaged_item"}' in payloads(replies)
+    replies = await chat.say('/inform{"complaint_category":"damaged_item"}')
+    assert "what happened" in texts(replies).lower()
+    replies = await chat.say("The speaker arrived with a cracked grille and it rattles")
+    assert '/inform{"desired_outcome":"replacement"}' in payloads(replies)
+    replies = await chat.say('/inform{"desired_outcome":"replacement"}')
+    assert "email" in texts(replies).lower()
+    replies = await chat.say("you can email me at maria.lopez@example.com")
+    restated = texts(replies)
+    assert "cracked grille" in restated and "a replacement" in restated and "damaged" in restated
+
+    replies = await chat.say("/affirm")
+    [ticket] = await rows(stack, Ticket, chat.sender)
+    assert ticket.number in texts(replies)
+    assert '/inform{"rating":"5"}' in payloads(replies), "asks for the rating right after the ticket"
+    assert (ticket.category, ticket.desired_outcome, ticket.order_number) == ("damaged_item", "replacement", "10005533")
+    assert ticket.contact == "maria.lopez@example.com" and ticket.channel == "rest"
+    assert ticket.status == "open" and ticket.description.startswith("The speaker arrived")
+    assert ticket.promised_response_at is not None
+
+    await chat.say('/inform{"rating":"4"}')
+    goodbye = await chat.say("Quick and friendly, thank you")
+    assert goodbye, "a warm goodbye ends the conversation"
+    [feedback] = await rows(stack, Feedback, chat.sender)
+    assert (feedback.rating, feedback.comment, feedback.ticket_id) == (4, "Quick and friendly, thank you", ticket.id)
+    assert feedback.channel == "rest"
+
+
+async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    replies = await chat.say("can I please talk to a real person")
+    assert "person" in texts(replies).lower()
+    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert handoff.status == "waiting" and handoff.reason == "asked"
+    assert handoff.summary["intent"] == "contact_human_agent"
+
+    assert await chat.say("hello? is anyone there?") == [], "the bot stays silent during a hand-off"
+    tracker = await chat.api("GET", "tracker")
+    assert tracker["latest_message"]["text"] == "hello? is anyone there?", "the message is still stored"
+
+    await chat.api("POST", "tracker/events", {"event": "resume"})
+    replies = await chat.say("/handoff_ended")
+    assert '/inform{"rating":"5"}' in payloads(replies)
+    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert handoff.status == "ended"
+
+    await chat.say('/inform{"rating":"5"}')
+    await chat.say("/deny")
+    [feedback] = await rows(stack, Feedback, chat.sender)
+    assert feedback.rating == 5 and feedback.handoff_id == handoff.id and feedback.comment is None
+
+
+async def test_order_lookup_with_wrong_then_right_email(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    await chat.say("where is my order 10005533")
+    wrong = texts(await chat.say("someone.else@example.org"))
+    assert "couldn't find an order" in wrong and "DHL" not in wrong
+    await chat.say("10005533")
+    right = texts(await chat.say("maria.lopez@example.com"))
+    assert "DHL" in right and "JD014600003826401" in right
+
+
+async def test_routine_answers_use_company_facts_and_nonsense_is_declined(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    assert "PayPal" in texts(await chat.say("which payment methods do you accept?"))
+    declined = texts(await chat.say("what's the capital of australia?"))
+    assert "outside what I can help with" in declined or "not something I can answer" in declined
