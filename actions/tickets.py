@@ -75,6 +75,11 @@ class ActionSubmitComplaint(Resources, Action):
                 SlotSet("promised_time", promised_text),
                 SlotSet("complaint_confirmed", None),
             ]
+            if customer is not None:
+                events += [
+                    SlotSet("customer_name", customer.name.split()[0]),
+                    SlotSet("customer_tier", customer.tier),
+                ]
             dispatcher.utter_message(
                 response="utter_ticket_created",
                 ticket_number=ticket.number,

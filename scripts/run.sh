@@ -48,7 +48,7 @@ pids+=($!)
 wait_for "http://127.0.0.1:$ACTION_PORT/health" actions "${pids[0]}" || exit 1
 
 echo "Starting the Rasa server on 127.0.0.1:$RASA_PORT (loading the model takes a little while) ..."
-.venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
+PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
   --credentials credentials.yml --interface 127.0.0.1 --port "$RASA_PORT" \
   --enable-api --auth-token "$RASA_TOKEN" >var/log/rasa.log 2>&1 &
 pids+=($!)

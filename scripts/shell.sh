@@ -18,6 +18,7 @@ if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; 
   done
 fi
 
-echo "Chat with CareDesk. Type /stop to end the chat."
-.venv-rasa/bin/rasa shell --model models/caredesk.tar.gz --endpoints endpoints.yml \
-  --port "$RASA_SHELL_PORT"
+echo "Loading the bot... then chat with CareDesk. Type /stop to end the chat."
+# Library deprecation warnings are noise in a chat window; the logs still show errors.
+PYTHONWARNINGS=ignore .venv-rasa/bin/rasa shell --model models/caredesk.tar.gz \
+  --endpoints endpoints.yml --interface 127.0.0.1 --port "$RASA_SHELL_PORT"

@@ -52,6 +52,7 @@ async def test_a_confirmed_complaint_becomes_a_ticket_with_a_promise(sessions, c
     assert dispatcher.messages[0]["ticket_number"] == ticket.number
     assert dispatcher.messages[0]["promised_time"] == "today 18:00"
     assert SlotSet("ticket_number", ticket.number) in events
+    assert SlotSet("customer_name", "Maria") in events, "the goodbye can be personal"
     assert not any(e["event"] == "pause" for e in events)
 
 
