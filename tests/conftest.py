@@ -27,6 +27,10 @@ FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
+def pytest_report_header() -> str:
+    return "database backends: " + ", ".join(BACKENDS)
+
+
 async def _admin(url: str, statement: str) -> None:
     import asyncpg
 
