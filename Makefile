@@ -5,9 +5,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
--include .env
-export
-
 RASA_VENV := .venv-rasa
 APP_VENV := .venv
 RASA := $(RASA_VENV)/bin/rasa
@@ -15,14 +12,9 @@ PY := $(APP_VENV)/bin/python
 MODEL := models/caredesk.tar.gz
 TRAINING_INPUTS := $(shell find data -name '*.yml' 2>/dev/null) domain.yml config.yml
 
-# Defaults for the variables endpoints.yml and the scripts read; the environment or .env wins.
-export RASA_PORT ?= 5005
-export ACTION_PORT ?= 5055
-export ACTION_ENDPOINT_URL ?= http://127.0.0.1:$(ACTION_PORT)/webhook
-export TRACKER_STORE_URL ?= sqlite:///var/tracker.db
-export RASA_TELEMETRY_ENABLED := false
-export SQLALCHEMY_SILENCE_UBER_WARNING := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
+# Every command runs with the settings: .env beside this file (the environment wins) and the
+# defaults in scripts/env.sh.
+ENV := scripts/with-env
 
 .PHONY: help setup migrate train run shell test validate test-stories pytest clean
 
@@ -33,13 +25,13 @@ help:
 	@echo "make train   retrain the bot if data/, domain.yml or config.yml changed"
 
 $(RASA_VENV)/.installed: requirements-rasa.txt scripts/find-python310
-	@py=$$(scripts/find-python310) || exit 1; \
+	@py=$$($(ENV) scripts/find-python310) || exit 1; \
 	  if [ ! -x $(RASA_VENV)/bin/python ]; then echo "Creating $(RASA_VENV) with $$py"; $$py -m venv $(RASA_VENV); fi
 	$(RASA_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-rasa.txt
 	@touch $@
 
 $(APP_VENV)/.installed: requirements.txt scripts/find-python310
-	@py=$$(scripts/find-python310) || exit 1; \
+	@py=$$($(ENV) scripts/find-python310) || exit 1; \
 	  if [ ! -x $(APP_VENV)/bin/python ]; then echo "Creating $(APP_VENV) with $$py"; $$py -m venv $(APP_VENV); fi
 	$(APP_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
@@ -48,11 +40,11 @@ setup: $(RASA_VENV)/.installed $(APP_VENV)/.installed
 	@mkdir -p var models
 
 migrate: setup
-	$(PY) -m actions.db migrate
+	$(ENV) $(PY) -m actions.db migrate
 
 $(MODEL): $(TRAINING_INPUTS) | $(RASA_VENV)/.installed
 	@mkdir -p models
-	$(RASA) train --fixed-model-name caredesk --out models
+	$(ENV) $(RASA) train --fixed-model-name caredesk --out models
 	@touch $@
 
 train: $(MODEL)
@@ -64,14 +56,14 @@ shell: setup migrate train
 	@scripts/shell.sh
 
 validate: setup
-	$(RASA_VENV)/bin/python scripts/validate_data.py
+	$(ENV) $(RASA_VENV)/bin/python scripts/validate_data.py
 
 test-stories: $(MODEL)
-	$(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
+	$(ENV) $(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
 	  --fail-on-prediction-errors --out var/test-results
 
 pytest: setup
-	$(PY) -m pytest
+	$(ENV) $(PY) -m pytest
 
 test: validate train test-stories pytest
 

@@ -4,9 +4,9 @@
 # which has already set up the environments, migrated the database and trained the model.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 mkdir -p var/log
 
-: "${RASA_PORT:=5005}" "${ACTION_PORT:=5055}"
 if [ -z "${RASA_TOKEN:-}" ]; then
   # The Rasa HTTP API (used by the gateway to resume conversations) needs a token; without a
   # configured one, each run gets a fresh random one that only this machine's processes see.

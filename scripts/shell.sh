@@ -3,8 +3,9 @@
 # `make run` if there is one, otherwise starts its own for the length of the chat.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/env.sh
 mkdir -p var/log
-: "${ACTION_PORT:=5055}" "${RASA_SHELL_PORT:=5006}"
+: "${RASA_SHELL_PORT:=5006}"
 
 own_actions=""
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; then
