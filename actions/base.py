@@ -5,15 +5,24 @@ lazily built default; tests pass their own."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+import functools
+import logging
+from typing import Any, Awaitable, Callable, TypeVar
 
-from rasa_sdk import Tracker
+from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk.events import FollowupAction
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from actions.company import Company, cached_company
 from actions.db.models import utcnow
 from actions.db.session import default_sessions
 from actions.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+Run = TypeVar("Run", bound=Callable[..., Awaitable[list[Any]]])
 
 
 class Resources:
@@ -58,3 +67,24 @@ def float_slot(tracker: Tracker, name: str) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+def polite_on_failure(run: Run) -> Run:
+    """If the database fails, the customer hears a polite apology instead of silence, and the
+    error is logged with its traceback. Rasa's tracker store still holds their messages."""
+
+    @functools.wraps(run)
+    async def guarded(
+        self: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[Any]:
+        try:
+            return await run(self, dispatcher, tracker, domain)
+        except (SQLAlchemyError, OSError):
+            logger.exception("%s failed in conversation %s", self.name(), tracker.sender_id)
+            dispatcher.messages.clear()
+            dispatcher.utter_message(response="utter_technical_problem")
+            if isinstance(self, FormValidationAction):
+                return []
+            return [FollowupAction("action_listen")]  # stop here; ask nothing more
+
+    return guarded  # type: ignore[return-value]

@@ -106,12 +106,9 @@ class ValidateComplaintForm(FormValidationAction):
     async def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if value == "none":
-            return {"order_number": "none"}
-        number = validation.order_number(value)
-        if number is None:
-            dispatcher.utter_message(response="utter_order_number_invalid")
-        return {"order_number": number}
+        # The order number is optional here: an answer without one ("I don't have it") means
+        # no order, so a complaint is never held up by this question.
+        return {"order_number": validation.order_number(value) or "none"}
 
     async def validate_complaint_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

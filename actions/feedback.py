@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import Resources, channel_of, float_slot
+from actions.base import Resources, channel_of, float_slot, polite_on_failure
 from actions.db import repository
 
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
@@ -51,6 +51,7 @@ class ActionSaveFeedback(Resources, Action):
     def name(self) -> str:
         return "action_save_feedback"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:

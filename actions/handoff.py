@@ -11,7 +11,7 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import Resources, channel_of, float_slot
+from actions.base import Resources, channel_of, float_slot, polite_on_failure
 from actions.db import repository
 from actions.triage import describe_deadline, prioritise, promised_response_at
 
@@ -115,6 +115,7 @@ class ActionHandoff(EscalatingAction):
     def name(self) -> str:
         return "action_handoff"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
@@ -129,6 +130,7 @@ class ActionHandleFallback(EscalatingAction):
     def name(self) -> str:
         return "action_handle_fallback"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
@@ -145,6 +147,7 @@ class ActionHandoffEnded(Resources, Action):
     def name(self) -> str:
         return "action_handoff_ended"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:

@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import validation
-from actions.base import Resources, float_slot
+from actions.base import Resources, float_slot, polite_on_failure
 from actions.db import repository
 from actions.db.models import Order
 from actions.formatting import day, money
@@ -23,6 +23,8 @@ UNVERIFIED = "unverified"
 class ValidateOrderLookupForm(Resources, FormValidationAction):
     def name(self) -> str:
         return "validate_order_lookup_form"
+
+    run = polite_on_failure(FormValidationAction.run)
 
     async def required_slots(
         self,
@@ -107,6 +109,7 @@ class ActionAnswerOrder(Resources, Action):
     def name(self) -> str:
         return "action_answer_order"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import sentiment
-from actions.base import Resources, channel_of, float_slot
+from actions.base import Resources, channel_of, float_slot, polite_on_failure
 from actions.db import repository
 from actions.handoff import handoff_summary, pause_listening
 from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
@@ -26,6 +26,7 @@ class ActionSubmitComplaint(Resources, Action):
     def name(self) -> str:
         return "action_submit_complaint"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
@@ -108,6 +109,7 @@ class ActionTicketStatus(Resources, Action):
     def name(self) -> str:
         return "action_ticket_status"
 
+    @polite_on_failure
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:

@@ -72,6 +72,10 @@ async def test_contact_must_be_an_email_or_a_phone(domain) -> None:
 async def test_no_order_is_a_valid_answer(domain) -> None:
     said, slots = await validate(domain, "no", "deny", order_number="none")
     assert said == [] and slots["order_number"] == "none"
+    said, slots = await validate(domain, "I don't have it to hand", order_number="I don't have it to hand")
+    assert said == [] and slots["order_number"] == "none", "the complaint is never held up"
+    _, slots = await validate(domain, "it was #10005533", order_number="it was #10005533")
+    assert slots["order_number"] == "10005533"
 
 
 async def test_confirmation_no_starts_over_and_additions_are_kept(domain) -> None:
