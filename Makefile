@@ -16,13 +16,14 @@ TRAINING_INPUTS := $(shell find data -name '*.yml' 2>/dev/null) domain.yml confi
 # defaults in scripts/env.sh.
 ENV := scripts/with-env
 
-.PHONY: help setup migrate train run shell test validate test-stories pytest clean
+.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean
 
 help:
 	@echo "make run     set up, migrate, train if needed and start CareDesk (Ctrl-C stops it)"
 	@echo "make shell   chat with the bot in this terminal"
 	@echo "make test    validate the training data, train, run conversation tests and pytest"
 	@echo "make train   retrain the bot if data/, domain.yml or config.yml changed"
+	@echo "make agent USERNAME=dana NAME=Dana   add an agent account for the console"
 
 $(RASA_VENV)/.installed: requirements-rasa.txt scripts/find-python310
 	@py=$$($(ENV) scripts/find-python310) || exit 1; \
@@ -54,6 +55,10 @@ run: setup migrate train
 
 shell: setup migrate train
 	@scripts/shell.sh
+
+agent: migrate
+	@if [ -z "$(USERNAME)" ] || [ -z "$(NAME)" ]; then echo "usage: make agent USERNAME=dana NAME=Dana"; exit 2; fi
+	@$(ENV) $(PY) -m bot create-agent "$(USERNAME)" --name "$(NAME)"
 
 validate: setup
 	$(ENV) $(RASA_VENV)/bin/python scripts/validate_data.py

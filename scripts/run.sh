@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Starts the action server and the Rasa server, both on 127.0.0.1, prints where they are,
-# and stops both cleanly on Ctrl-C (or when either of them dies). Called by `make run`,
+# Starts the action server and the Rasa server (both on 127.0.0.1) and the gateway, prints
+# where they are, and stops all three cleanly on Ctrl-C (or when any of them dies). Called by `make run`,
 # which has already set up the environments, migrated the database and trained the model.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,13 +54,24 @@ PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --e
 pids+=($!)
 wait_for "http://127.0.0.1:$RASA_PORT/" rasa "${pids[1]}" || exit 1
 
+: "${GATEWAY_HOST:=127.0.0.1}" "${GATEWAY_PORT:=8000}"
+export GATEWAY_HOST GATEWAY_PORT RASA_TOKEN
+echo "Starting the gateway on $GATEWAY_HOST:$GATEWAY_PORT ..."
+.venv/bin/python -m bot >var/log/gateway.log 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[2]}" || exit 1
+
+public="${GATEWAY_PUBLIC_URL:-http://$GATEWAY_HOST:$GATEWAY_PORT}"
 cat <<MSG
 
 CareDesk is running.
-  Rasa server (REST channel): http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook
-  Action server:              http://127.0.0.1:$ACTION_PORT/webhook
-  Chat in a terminal:         make shell   (in another terminal)
-  Logs:                       var/log/rasa.log, var/log/actions.log
+  Demo shop with the chat widget: $public/
+  Agent console:                  $public/console
+      (no account yet? in another terminal: make agent USERNAME=dana NAME=Dana)
+  Chat in a terminal:             make shell
+  Rasa server (127.0.0.1 only):   http://127.0.0.1:$RASA_PORT
+  Action server (127.0.0.1 only): http://127.0.0.1:$ACTION_PORT
+  Logs:                           var/log/gateway.log, var/log/rasa.log, var/log/actions.log
 Press Ctrl-C to stop.
 MSG
 

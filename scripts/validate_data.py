@@ -2,7 +2,7 @@
 
 Rasa's check "utterance X is not used in any story or rule" only looks at stories and rules,
 so it flags every form question (utter_ask_*) and every response a custom action sends. Here
-those count as used: form questions of required slots, and responses named in actions/*.py.
+those count as used: form questions of required slots, and responses named in actions/*.py and bot/*.py (the gateway's own lines).
 In exchange this check is stricter: a response named in actions/ that the domain lacks is an
 error. Every other check is Rasa's own. Rasa 3.6 does not fail on all of its own warnings
 (its "ignore_warnings" logic is inverted for some checks), so this script records every
@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Set, Text
 
 ROOT = Path(__file__).resolve().parent.parent
-RESPONSE_IN_CODE = re.compile(r"""["'](utter_[a-z0-9_]+)["']""")
+RESPONSE_IN_CODE = re.compile(r"""["'](utter_[a-z0-9_]*[a-z0-9])["']""")
 ALWAYS_RAISED_BY_RASA = "Slot auto-fill has been removed in 3.0"
 
 
 def responses_named_in_actions() -> Set[Text]:
     names: Set[Text] = set()
-    for path in (ROOT / "actions").rglob("*.py"):
+    for path in [*(ROOT / "actions").rglob("*.py"), *(ROOT / "bot").rglob("*.py")]:
         names.update(RESPONSE_IN_CODE.findall(path.read_text(encoding="utf-8")))
     return names
 

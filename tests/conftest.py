@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import delete
@@ -20,6 +21,9 @@ from actions.db.models import Base
 from actions.db.seed import seed_demo_shop
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT, async_database_url
+
+if TYPE_CHECKING:
+    from tests.e2e.servers import Stack
 
 # Tuesday 24 November 2026, 10:00 in Berlin: inside business hours.
 FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
@@ -90,3 +94,13 @@ def domain() -> dict:
     import yaml
 
     return yaml.safe_load(Path(PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:
+    """The real action server and Rasa server, started once for all tests that need them."""
+    from tests.e2e.servers import start_stack
+
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.stop()

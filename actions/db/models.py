@@ -172,3 +172,70 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Conversation(Base):
+    """One customer conversation as the gateway routes it. Its id is Rasa's sender id."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8), default="bot")  # bot, queued, agent
+    agent_username: Mapped[str | None] = mapped_column(String(64))
+    agent_name: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    """The transcript: every line, stored before it is routed or delivered."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(16))  # customer, bot, agent, system
+    agent_name: Mapped[str | None] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[str | None] = mapped_column(Text)
+    buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AgentSession(Base):
+    """A console login. Only a hash of the cookie's token is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+    agent: Mapped[Agent] = relationship()
+
+
+class Note(Base):
+    """An agent's internal note on a conversation (and its ticket); customers never see it."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(64), index=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    author: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,16 +14,14 @@ from sqlalchemy import select
 from actions.db.models import Feedback, Handoff, Ticket
 from actions.db.session import make_engine, make_sessions
 from actions.settings import async_database_url
-from tests.e2e.servers import Stack, start_stack
+from tests.e2e.servers import Stack
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("stack"))
-    yield running
-    running.stop()
+@pytest.fixture
+def stack(rasa_stack: Stack) -> Stack:
+    return rasa_stack
 
 
 @pytest.fixture

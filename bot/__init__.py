@@ -1,0 +1,1 @@
+"""CareDesk's gateway: the one public face (web chat, agent console, JSON API)."""

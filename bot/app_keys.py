@@ -1,0 +1,17 @@
+"""Typed keys of what the gateway application holds."""
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from bot.console.desk import Desk
+from bot.hub import Hub
+from bot.router import Router
+from bot.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+SESSIONS = web.AppKey("sessions", async_sessionmaker)
+HUB = web.AppKey("hub", Hub)
+ROUTER = web.AppKey("router", Router)
+DESK = web.AppKey("desk", Desk)
+CANNED = web.AppKey("canned", list)

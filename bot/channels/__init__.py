@@ -1,0 +1,1 @@
+"""Customer channels: each turns its own protocol into calls on the router."""

@@ -1,0 +1,70 @@
+"""The web chat widget's WebSocket: replays the transcript on every (re)connect, stores and
+routes every message, and answers politely when something goes wrong."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot import store
+from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
+from bot.router import MAX_TEXT
+from bot.security import origin_allowed
+
+logger = logging.getLogger(__name__)
+CHANNEL = "webchat"
+
+
+async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+    if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
+        raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
+    await socket.prepare(request)
+    async with request.app[SESSIONS].begin() as session:
+        conversation = await store.open_conversation(session, request.query.get("conversation"), CHANNEL)
+        history = [store.message_frame(m) for m in await store.history(session, conversation.id)]
+        hello = {"type": "hello", "conversation_id": conversation.id, "mode": conversation.mode,
+                 "agent_name": conversation.agent_name, "history": history}
+    hub = request.app[HUB]
+    hub.add_customer(conversation.id, socket)
+    try:
+        await socket.send_json(hello)
+        async for frame in socket:
+            if frame.type == WSMsgType.TEXT:
+                await _handle(request, conversation.id, socket, frame.data)
+    finally:
+        hub.remove_customer(conversation.id, socket)
+    return socket
+
+
+async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:
+    try:
+        data: dict[str, Any] = json.loads(raw)
+        kind = data.get("type")
+    except (ValueError, AttributeError):
+        await socket.send_json({"type": "error", "text": "Sorry, I couldn't read that message."})
+        return
+    if kind == "typing":
+        await request.app[HUB].to_watchers(
+            conversation_id,
+            {"type": "typing", "conversation_id": conversation_id, "from": "customer", "on": bool(data.get("on"))},
+        )
+        return
+    if kind != "message":
+        return
+    text = str(data.get("text") or "").strip()
+    payload = data.get("payload")
+    payload = str(payload) if isinstance(payload, str) and payload.startswith("/") and len(payload) <= 500 else None
+    client_id = str(data.get("client_id") or "")[:64] or None
+    if not text:
+        return
+    if len(text) > MAX_TEXT:
+        await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
+        return
+    try:
+        await request.app[ROUTER].customer_message(conversation_id, text, payload=payload, client_id=client_id)
+    except Exception:  # one conversation's failure never stops another, nor this socket
+        logger.exception("routing failed in conversation %s", conversation_id)
+        await socket.send_json({"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})

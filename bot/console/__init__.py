@@ -1,0 +1,1 @@
+"""The agent console: login, the live queue, taking over conversations."""

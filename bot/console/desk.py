@@ -1,0 +1,133 @@
+"""What an agent can do with a conversation: open, claim, reply, note, change the ticket's
+status, and hand back to the bot. Each action is checked here, once, for every client."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from actions.db import repository
+from actions.db.models import Note, utcnow
+from bot import store
+from bot.console.queue import conversation_detail, conversation_ticket, queue_items
+from bot.hub import AgentConnection, Hub
+from bot.router import MAX_TEXT, Router
+
+logger = logging.getLogger(__name__)
+
+
+class DeskError(Exception):
+    """Something the agent should be told, in words."""
+
+
+class Desk:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,  # type: ignore[type-arg]
+        hub: Hub,
+        router: Router,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.sessions, self.hub, self.router, self.clock = sessions, hub, router, clock
+
+    async def publish_queue(self) -> None:
+        async with self.sessions() as session:
+            items = await queue_items(session, self.clock())
+        await self.hub.to_agents({"type": "queue", "items": items})
+
+    async def queue(self) -> list[dict]:
+        async with self.sessions() as session:
+            return await queue_items(session, self.clock())
+
+    async def show(self, agent: AgentConnection, conversation_id: str) -> None:
+        async with self.sessions() as session:
+            detail = await conversation_detail(session, conversation_id)
+        if detail is None:
+            raise DeskError("That conversation does not exist.")
+        agent.watching = {conversation_id}
+        await self.hub.send(agent.socket, {"type": "conversation", "conversation": detail})
+
+    async def _refresh_watchers(self, conversation_id: str) -> None:
+        async with self.sessions() as session:
+            detail = await conversation_detail(session, conversation_id)
+        await self.hub.to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
+
+    async def claim(self, agent: AgentConnection, conversation_id: str) -> None:
+        async with self.sessions.begin() as session:
+            handoff = await repository.open_handoff(session, conversation_id)
+            conversation = await store.conversation(session, conversation_id)
+            if handoff is None or conversation is None:
+                raise DeskError("This conversation is not waiting for a person.")
+            if handoff.status == "claimed" and conversation.agent_username != agent.username:
+                raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
+            handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", agent.name, self.clock()
+            conversation.mode = "agent"
+            conversation.agent_username, conversation.agent_name = agent.username, agent.name
+            if handoff.ticket_id is not None:
+                await repository.add_ticket_event(
+                    session, handoff.ticket_id, "claimed", actor=f"agent:{agent.username}"
+                )
+        await self.hub.to_customer(conversation_id, {"type": "agent_joined", "agent_name": agent.name})
+        await self.router.say(
+            conversation_id, "system",
+            self.router.texts.say("utter_gateway_agent_joined", agent_name=agent.name),
+        )
+        await self.show(agent, conversation_id)
+        await self.publish_queue()
+
+    async def _owned(self, agent: AgentConnection, conversation_id: str) -> None:
+        async with self.sessions() as session:
+            conversation = await store.conversation(session, conversation_id)
+        if conversation is None or conversation.mode != "agent" or conversation.agent_username != agent.username:
+            raise DeskError("Claim the conversation before you reply or resolve it.")
+
+    async def send(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if len(text) > MAX_TEXT:
+            raise DeskError(f"Replies can be at most {MAX_TEXT} characters.")
+        await self._owned(agent, conversation_id)
+        async with self.sessions.begin() as session:
+            ticket = await conversation_ticket(session, conversation_id)
+            if ticket is not None and ticket.first_response_at is None:
+                ticket.first_response_at = self.clock()
+        await self.router.say(conversation_id, "agent", text, agent_name=agent.name)
+
+    async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
+        async with self.sessions() as session:
+            conversation = await store.conversation(session, conversation_id)
+        if conversation is not None and conversation.agent_username == agent.username:
+            await self.hub.to_customer(
+                conversation_id, {"type": "typing", "from": "agent", "agent_name": agent.name, "on": on}
+            )
+
+    async def note(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        async with self.sessions.begin() as session:
+            if await store.conversation(session, conversation_id) is None:
+                raise DeskError("That conversation does not exist.")
+            ticket = await conversation_ticket(session, conversation_id)
+            session.add(Note(conversation_id=conversation_id, ticket_id=ticket.id if ticket else None,
+                             author=agent.name, text=text))
+        await self._refresh_watchers(conversation_id)
+
+    async def ticket_status(self, agent: AgentConnection, conversation_id: str, status: str) -> None:
+        async with self.sessions.begin() as session:
+            ticket = await conversation_ticket(session, conversation_id)
+            if ticket is None:
+                raise DeskError("This conversation has no ticket.")
+            try:
+                await repository.change_ticket_status(session, ticket, status, actor=f"agent:{agent.username}")
+            except repository.InvalidStatusChange:
+                raise DeskError(f"A {ticket.status.replace('_', ' ')} ticket can't become {status.replace('_', ' ')}.") from None
+        await self._refresh_watchers(conversation_id)
+
+    async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
+        await self._owned(agent, conversation_id)
+        await self.router.hand_back(conversation_id)
+        await self._refresh_watchers(conversation_id)

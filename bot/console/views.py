@@ -1,0 +1,114 @@
+"""Console pages, login and the console WebSocket."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from actions.db.models import Agent
+from bot.app_keys import CANNED, DESK, HUB, SESSIONS, SETTINGS
+from bot.console import auth
+from bot.console.desk import DeskError
+from bot.hub import AgentConnection
+from bot.security import origin_allowed
+
+logger = logging.getLogger(__name__)
+PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
+
+
+async def current_agent(request: web.Request) -> Agent | None:
+    async with request.app[SESSIONS]() as session:
+        return await auth.agent_for(session, request.cookies.get(auth.COOKIE))
+
+
+async def login_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(PAGES / "login.html")
+
+
+async def login(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if not origin_allowed(request, settings.allowed_origins, required=False):
+        raise web.HTTPForbidden(text="cross-site login refused")
+    form = await request.post()
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    async with request.app[SESSIONS].begin() as session:
+        agent = await auth.authenticate(session, username, password)
+        token = await auth.start_session(session, agent, settings.session_hours) if agent else None
+    if token is None:
+        logger.info("failed console login for %r", username[:64])
+        raise web.HTTPSeeOther("/console/login?error=1")
+    response = web.HTTPSeeOther("/console")
+    response.set_cookie(
+        auth.COOKIE, token, httponly=True, samesite="Strict", secure=settings.secure_cookies,
+        max_age=settings.session_hours * 3600, path="/",
+    )
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=False):
+        raise web.HTTPForbidden(text="cross-site logout refused")
+    async with request.app[SESSIONS].begin() as session:
+        await auth.end_session(session, request.cookies.get(auth.COOKIE))
+    response = web.HTTPSeeOther("/console/login")
+    response.del_cookie(auth.COOKIE, path="/")
+    raise response
+
+
+async def console_page(request: web.Request) -> web.StreamResponse:
+    if await current_agent(request) is None:
+        raise web.HTTPFound("/console/login")
+    return web.FileResponse(PAGES / "index.html")
+
+
+async def console_socket(request: web.Request) -> web.WebSocketResponse:
+    if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
+        raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    agent = await current_agent(request)
+    if agent is None:
+        raise web.HTTPUnauthorized(text="log in first")
+    socket = web.WebSocketResponse(heartbeat=25, max_msg_size=64 * 1024)
+    await socket.prepare(request)
+    hub, desk = request.app[HUB], request.app[DESK]
+    connection = AgentConnection(socket=socket, username=agent.username, name=agent.name)
+    hub.add_agent(connection)
+    try:
+        await socket.send_json({"type": "hello", "agent": {"username": agent.username, "name": agent.name},
+                                "canned": request.app[CANNED]})
+        await socket.send_json({"type": "queue", "items": await desk.queue()})
+        async for frame in socket:
+            if frame.type != WSMsgType.TEXT:
+                continue
+            await _handle(desk, connection, frame.data)
+    finally:
+        hub.remove_agent(connection)
+    return socket
+
+
+async def _handle(desk, connection: AgentConnection, raw: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        data = json.loads(raw)
+        kind, conversation_id = data.get("type"), str(data.get("conversation_id", ""))
+        if kind == "open":
+            await desk.show(connection, conversation_id)
+        elif kind == "claim":
+            await desk.claim(connection, conversation_id)
+        elif kind == "send":
+            await desk.send(connection, conversation_id, str(data.get("text", "")))
+        elif kind == "typing":
+            await desk.typing(connection, conversation_id, bool(data.get("on")))
+        elif kind == "note":
+            await desk.note(connection, conversation_id, str(data.get("text", "")))
+        elif kind == "ticket_status":
+            await desk.ticket_status(connection, conversation_id, str(data.get("status", "")))
+        elif kind == "resolve":
+            await desk.resolve(connection, conversation_id)
+    except DeskError as error:
+        await connection.socket.send_json({"type": "error", "text": str(error)})
+    except (ValueError, AttributeError):
+        await connection.socket.send_json({"type": "error", "text": "That request was not understood."})
+    except Exception:  # one agent's failure must not end their console session
+        logger.exception("console request failed for %s", connection.username)
+        await connection.socket.send_json({"type": "error", "text": "Something went wrong; please try again."})

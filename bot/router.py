@@ -1,0 +1,222 @@
+"""Owns each conversation's mode (bot, queued, agent) and routes every customer message.
+
+Every inbound message is written to the transcript before anything else happens. In bot
+mode it goes to Rasa and the replies are stored and delivered; when the bot has handed the
+conversation to a person (a waiting hand-off row), the conversation becomes queued and
+messages go to the agents only. If Rasa fails, the customer is told a person will follow up
+and a queue entry (and, with no agent online, a ticket) makes sure someone does."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import datetime as dt
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from actions.company import Company
+from actions.db import repository
+from actions.db.models import Conversation, Handoff, utcnow
+from actions.triage import describe_deadline, prioritise, promised_response_at
+from bot import store
+from bot.hub import Hub
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.texts import Texts
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT = 2000
+
+
+class Router:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,  # type: ignore[type-arg]
+        rasa: RasaClient,
+        hub: Hub,
+        texts: Texts,
+        company: Company,
+        on_queue_change: Callable[[], Any] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.rasa = rasa
+        self.hub = hub
+        self.texts = texts
+        self.company = company
+        self.on_queue_change = on_queue_change
+        self.clock = clock
+
+    async def customer_message(
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        payload: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        async with self.sessions.begin() as session:
+            conversation = await store.conversation(session, conversation_id)
+            if conversation is None:
+                raise LookupError(conversation_id)
+            message = await store.add_message(
+                session, conversation_id, "customer", text, payload=payload, client_id=client_id
+            )
+            mode, channel = conversation.mode, conversation.channel
+        frame = store.message_frame(message)
+        await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
+        await self.hub.to_watchers(
+            conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
+        )
+        if mode == "bot":
+            await self.ask_bot(conversation_id, payload or text, channel)
+        else:
+            await self._queue_changed()
+
+    async def ask_bot(self, conversation_id: str, text: str, channel: str) -> None:
+        await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
+        try:
+            replies = await self.rasa.send(
+                conversation_id, text, {"channel": channel, "conversation_id": conversation_id}
+            )
+        except RasaUnavailable as error:
+            logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
+            replies = []
+        finally:
+            await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": False})
+        await self._deliver_bot_replies(conversation_id, replies)
+        if not await self._follow_handoff(conversation_id) and not replies:
+            # Rasa answered nothing although the bot is not paused: the engine or the action
+            # server is failing. Make sure a person follows up.
+            await self._bot_unavailable(conversation_id, channel)
+
+    async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
+        for reply in replies:
+            text = reply.get("text") or ""
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in reply.get("buttons") or []
+            ]
+            if not text and not buttons:
+                continue
+            async with self.sessions.begin() as session:
+                message = await store.add_message(session, conversation_id, "bot", text, buttons=buttons)
+            await self._publish(conversation_id, message)
+
+    async def say(self, conversation_id: str, sender: str, text: str, agent_name: str | None = None) -> None:
+        async with self.sessions.begin() as session:
+            message = await store.add_message(session, conversation_id, sender, text, agent_name=agent_name)
+        await self._publish(conversation_id, message)
+
+    async def _publish(self, conversation_id: str, message: Any) -> None:
+        frame = store.message_frame(message)
+        await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
+        await self.hub.to_watchers(
+            conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
+        )
+
+    async def _follow_handoff(self, conversation_id: str) -> bool:
+        """If the bot has asked for a person, queue the conversation. True when queued."""
+        async with self.sessions.begin() as session:
+            conversation = await store.conversation(session, conversation_id)
+            handoff = await repository.open_handoff(session, conversation_id)
+            if conversation is None or handoff is None or conversation.mode != "bot":
+                return False
+            conversation.mode = "queued"
+            notice = await self._no_agent_notice(session, conversation, handoff)
+        if notice:
+            await self.say(conversation_id, "system", notice)
+        await self._queue_changed()
+        return True
+
+    async def _bot_unavailable(self, conversation_id: str, channel: str) -> None:
+        now = self.clock()
+        priority = prioritise(severity="formal_complaint", sentiment=None, tier=None)
+        promised = promised_response_at(now, priority.label, self.company)
+        async with self.sessions.begin() as session:
+            conversation = await store.conversation(session, conversation_id)
+            if conversation is None:
+                return
+            recent = [m.text for m in (await store.history(session, conversation_id)) if m.sender == "customer"][-6:]
+            handoff = await repository.create_handoff(
+                session,
+                conversation_id=conversation_id,
+                channel=channel,
+                reason="bot_unavailable",
+                priority=priority.label,
+                priority_score=priority.score,
+                summary={"reason": "bot_unavailable", "intent": None, "recent_intents": [],
+                         "recent_messages": recent, "slots": {}, "sentiment": None,
+                         "sentiment_min": None, "ticket": None, "customer_tier": None},
+                promised_response_at=promised,
+            )
+            conversation.mode = "queued"
+            notice = await self._no_agent_notice(session, conversation, handoff)
+        await self.say(
+            conversation_id, "system",
+            self.texts.say(
+                "utter_gateway_bot_unavailable",
+                promised_time=describe_deadline(promised, now, self.company),
+            ),
+        )
+        if notice:
+            await self.say(conversation_id, "system", notice)
+        await self._queue_changed()
+
+    async def _no_agent_notice(
+        self, session: AsyncSession, conversation: Conversation, handoff: Handoff
+    ) -> str | None:
+        """With nobody online, the customer gets a ticket number and a time, not silence."""
+        if self.hub.agents_online() > 0:
+            return None
+        ticket = await handoff.awaitable_attrs.ticket
+        if ticket is None:
+            summary = handoff.summary or {}
+            recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
+            ticket = await repository.create_ticket(
+                session,
+                repository.NewTicket(
+                    channel=conversation.channel,
+                    conversation_id=conversation.id,
+                    contact=f"{conversation.channel} conversation {conversation.id}",
+                    contact_kind="chat",
+                    category="other",
+                    description=recent,
+                    desired_outcome="other",
+                    order_number=None,
+                    sentiment=summary.get("sentiment_min"),
+                    severity="formal_complaint",
+                    priority=handoff.priority,
+                    priority_score=handoff.priority_score,
+                    promised_response_at=handoff.promised_response_at,
+                ),
+            )
+            handoff.ticket_id = ticket.id
+            await session.flush()
+        return self.texts.say(
+            "utter_gateway_no_agent_online",
+            ticket_number=ticket.number or "",
+            promised_time=describe_deadline(handoff.promised_response_at, self.clock(), self.company),
+        )
+
+    async def hand_back(self, conversation_id: str) -> None:
+        """The agent is done: the bot takes over again and asks for the rating."""
+        async with self.sessions.begin() as session:
+            conversation = await store.conversation(session, conversation_id)
+            if conversation is None:
+                raise LookupError(conversation_id)
+            await repository.end_handoff(session, conversation_id)
+            conversation.mode = "bot"
+            conversation.agent_username = conversation.agent_name = None
+            channel = conversation.channel
+        await self.hub.to_customer(conversation_id, {"type": "agent_left"})
+        await self.say(conversation_id, "system", self.texts.say("utter_gateway_agent_left"))
+        await self._queue_changed()
+        try:
+            await self.rasa.resume(conversation_id)
+        except RasaUnavailable as error:
+            logger.error("could not resume conversation %s: %s", conversation_id, error)
+        await self.ask_bot(conversation_id, "/handoff_ended", channel)
+
+    async def _queue_changed(self) -> None:
+        if self.on_queue_change is not None:
+            await self.on_queue_change()

@@ -1,0 +1,79 @@
+"""Conversations and their transcript. Functions take `session` and never commit."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actions.db.models import Conversation, Message
+
+
+def new_conversation_id() -> str:
+    return "c_" + secrets.token_urlsafe(16)
+
+
+async def conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
+    return await session.get(Conversation, conversation_id)
+
+
+async def open_conversation(
+    session: AsyncSession, conversation_id: str | None, channel: str
+) -> Conversation:
+    """The conversation with that id, or a new one (unknown ids are never trusted blindly)."""
+    if conversation_id:
+        found = await session.get(Conversation, conversation_id)
+        if found is not None and found.channel == channel:
+            return found
+    created = Conversation(id=new_conversation_id(), channel=channel, mode="bot")
+    session.add(created)
+    await session.flush()
+    return created
+
+
+async def add_message(
+    session: AsyncSession,
+    conversation_id: str,
+    sender: str,
+    text: str,
+    *,
+    payload: str | None = None,
+    buttons: list[dict[str, Any]] | None = None,
+    agent_name: str | None = None,
+    client_id: str | None = None,
+) -> Message:
+    message = Message(
+        conversation_id=conversation_id,
+        sender=sender,
+        text=text,
+        payload=payload,
+        buttons=buttons or [],
+        agent_name=agent_name,
+        client_id=client_id,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def history(session: AsyncSession, conversation_id: str) -> list[Message]:
+    return list(
+        (
+            await session.scalars(
+                select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            )
+        ).all()
+    )
+
+
+def message_frame(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "from": message.sender,
+        "agent_name": message.agent_name,
+        "text": message.text,
+        "buttons": message.buttons or [],
+        "at": message.created_at.isoformat(),
+        "client_id": message.client_id,
+    }

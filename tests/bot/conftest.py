@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiohttp import CookieJar
+from aiohttp.test_utils import TestClient, TestServer
+
+from actions.settings import PROJECT_ROOT
+from bot.app import create_app
+from bot.console.auth import create_agent
+from bot.settings import Settings
+
+ORIGIN = "http://caredesk.test"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def make_settings() -> Callable[..., Settings]:
+    def make(database_url: str, rasa_url: str = "http://127.0.0.1:9", token: str = "t") -> Settings:
+        return Settings(
+            host="127.0.0.1", port=0, database_url=database_url, rasa_url=rasa_url, rasa_token=token,
+            allowed_origins=frozenset({ORIGIN}), secure_cookies=False, session_hours=1,
+            domain_file=PROJECT_ROOT / "domain.yml",
+            canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
+            rasa_timeout=30,
+        )
+
+    return make
+
+
+async def start_client(settings: Settings) -> TestClient:
+    client = TestClient(TestServer(await create_app(settings)), cookie_jar=CookieJar(unsafe=True))
+    await client.start_server()
+    return client
+
+
+@pytest.fixture
+async def gateway(sessions, database_url: str, make_settings) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The gateway on the test database; Rasa is unreachable (port 9) unless a test says so."""
+    client = await start_client(make_settings(database_url))
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def add_agent(sessions, username: str = "dana", name: str = "Dana") -> None:  # type: ignore[no-untyped-def]
+    async with sessions.begin() as session:
+        await create_agent(session, username, name, PASSWORD)
+
+
+async def log_in(client: TestClient, username: str = "dana") -> None:
+    response = await client.post("/console/login", data={"username": username, "password": PASSWORD},
+                                 allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"] == "/console"

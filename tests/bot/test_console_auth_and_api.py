@@ -1,0 +1,79 @@
+"""Login, the session cookie, refusing strangers, and the JSON API."""
+import aiohttp
+import pytest
+
+from actions.db import repository
+from actions.db.models import utcnow
+from bot.console.auth import COOKIE
+from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
+
+
+async def test_console_and_api_refuse_anyone_not_logged_in(gateway) -> None:
+    page = await gateway.get("/console", allow_redirects=False)
+    assert page.status == 302 and page.headers["Location"] == "/console/login"
+    assert (await gateway.get("/api/tickets")).status == 401
+    assert (await gateway.get("/api/conversations/c_x")).status == 401
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await gateway.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+    assert refused.value.status == 401
+
+
+async def test_login_sets_a_safe_cookie_and_logout_ends_the_session(gateway, sessions) -> None:
+    await add_agent(sessions)
+    wrong = await gateway.post("/console/login", data={"username": "dana", "password": "nope"}, allow_redirects=False)
+    assert wrong.status == 303 and wrong.headers["Location"] == "/console/login?error=1"
+    unknown = await gateway.post("/console/login", data={"username": "zed", "password": PASSWORD}, allow_redirects=False)
+    assert unknown.headers["Location"] == "/console/login?error=1"
+
+    response = await gateway.post("/console/login", data={"username": "dana", "password": PASSWORD}, allow_redirects=False)
+    cookie = response.cookies[COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    assert (await gateway.get("/api/tickets")).status == 200
+    assert (await gateway.get("/console")).status == 200
+
+    token = cookie.value
+    logout = await gateway.post("/console/logout", allow_redirects=False)
+    assert logout.status == 303 and logout.headers["Location"] == "/console/login"
+    replay = await gateway.get("/api/tickets", cookies={COOKIE: token})
+    assert replay.status == 401, "a logged-out session cannot be replayed"
+
+
+async def test_cross_site_requests_are_refused(gateway, sessions) -> None:
+    await add_agent(sessions)
+    evil = {"Origin": "http://evil.example"}
+    login = await gateway.post("/console/login", data={"username": "dana", "password": PASSWORD},
+                               headers=evil, allow_redirects=False)
+    assert login.status == 403
+    await log_in(gateway)
+    for path in ("/ws/chat", "/ws/console"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await gateway.ws_connect(path, headers=evil)
+        assert refused.value.status == 403, path
+    with pytest.raises(aiohttp.WSServerHandshakeError):
+        await gateway.ws_connect("/ws/chat")  # browsers always send Origin; none is refused too
+
+
+async def test_ticket_api_reads_and_changes_status(gateway, sessions, company) -> None:
+    await add_agent(sessions)
+    await log_in(gateway)
+    async with sessions.begin() as session:
+        ticket = await repository.create_ticket(session, repository.NewTicket(
+            channel="webchat", conversation_id="c_1", contact="jo@example.org", contact_kind="email",
+            category="late_delivery", description="still waiting", desired_outcome="refund",
+            order_number=None, sentiment=-0.2, severity="formal_complaint", priority="normal",
+            priority_score=60, promised_response_at=utcnow(),
+        ))
+        number = ticket.number
+    listed = await (await gateway.get("/api/tickets?status=open")).json()
+    assert [t["number"] for t in listed] == [number]
+    changed = await gateway.patch(f"/api/tickets/{number}", json={"status": "in_progress"})
+    assert changed.status == 200
+    body = await changed.json()
+    assert body["status"] == "in_progress"
+    assert [(e["from_status"], e["to_status"]) for e in body["events"]] == [(None, "open"), ("open", "in_progress")]
+    assert body["events"][-1]["actor"] == "agent:dana"
+    assert (await gateway.patch(f"/api/tickets/{number}", json={"status": "closed"})).status == 409
+    assert (await gateway.patch(f"/api/tickets/{number}", json={"state": "x"})).status == 400
+    assert (await gateway.get("/api/tickets/CD-999999")).status == 404
+    assert await (await gateway.get("/api/tickets?status=open")).json() == []
+    assert await (await gateway.get("/api/feedback")).json() == []

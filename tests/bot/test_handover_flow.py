@@ -1,0 +1,97 @@
+"""The whole story with the real Rasa server and action server: the bot escalates, an agent
+claims the conversation in the console, talks to the customer live, resolves it, and the
+bot comes back to ask for the rating. Every step is in the database."""
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from actions.db.models import Conversation, Feedback, Handoff, Message, Note
+from actions.db.session import make_engine, make_sessions
+from actions.settings import async_database_url
+from tests.bot.conftest import ORIGIN, PASSWORD, log_in, start_client
+from tests.bot.test_webchat import frames_until
+
+pytestmark = pytest.mark.e2e
+
+
+def is_message(frame: dict, sender: str, contains: str = "") -> bool:
+    message = frame.get("message") or {}
+    return frame.get("type") == "message" and message.get("from") == sender and contains in message.get("text", "")
+
+
+async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -> None:
+    database_url = async_database_url(rasa_stack.database_url)
+    engine = make_engine(database_url)
+    sessions = make_sessions(engine)
+    from bot.console.auth import create_agent
+    async with sessions.begin() as session:
+        await create_agent(session, "dana", "Dana", PASSWORD)
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url, rasa_stack.token))
+    try:
+        await log_in(client)
+        console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+        hello = await console.receive_json()
+        assert hello["agent"]["name"] == "Dana" and {c["key"] for c in hello["canned"]} >= {"acknowledge", "feel_felt_found"}
+        assert (await console.receive_json())["type"] == "queue"
+
+        chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await chat.receive_json())["conversation_id"]
+        await chat.send_json({"type": "message", "text": "hello", "client_id": "1"})
+        greeting = await frames_until(chat, lambda f: is_message(f, "bot"))
+        assert any(f["type"] == "typing" and f["on"] for f in greeting), "typing indicator while the bot composes"
+        assert "Northwind Goods" in greeting[-1]["message"]["text"]
+
+        await chat.send_json({"type": "message", "text": "can I speak to a real person please", "client_id": "2"})
+        await frames_until(chat, lambda f: is_message(f, "bot", "person"))
+        queue = await frames_until(console, lambda f: f["type"] == "queue" and f["items"])
+        [item] = queue[-1]["items"]
+        assert item["conversation_id"] == conversation_id and item["reason"] == "asked"
+        assert item["status"] == "waiting" and item["preview"] == "can I speak to a real person please"
+
+        await console.send_json({"type": "claim", "conversation_id": conversation_id})
+        joined = await frames_until(chat, lambda f: is_message(f, "system", "Dana"))
+        assert any(f["type"] == "agent_joined" and f["agent_name"] == "Dana" for f in joined)
+        detail = (await frames_until(console, lambda f: f["type"] == "conversation"))[-1]["conversation"]
+        assert detail["mode"] == "agent" and detail["handoff"]["summary"]["intent"] == "contact_human_agent"
+        assert [m["text"] for m in detail["messages"] if m["from"] == "customer"] == ["hello", "can I speak to a real person please"]
+
+        await console.send_json({"type": "send", "conversation_id": conversation_id, "text": "Hi, I'm Dana. How can I help?"})
+        reply = (await frames_until(chat, lambda f: is_message(f, "agent")))[-1]["message"]
+        assert reply["agent_name"] == "Dana" and reply["text"] == "Hi, I'm Dana. How can I help?"
+
+        await chat.send_json({"type": "message", "text": "my parcel 10005533 is late", "client_id": "3"})
+        seen = await frames_until(console, lambda f: f["type"] == "message" and f["message"]["from"] == "customer")
+        assert seen[-1]["message"]["text"] == "my parcel 10005533 is late"
+        await console.send_json({"type": "note", "conversation_id": conversation_id, "text": "Checked DHL: arrives tomorrow"})
+        await frames_until(console, lambda f: f["type"] == "conversation")
+
+        await console.send_json({"type": "resolve", "conversation_id": conversation_id})
+        back = await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"], seconds=30)
+        assert any(f["type"] == "agent_left" for f in back)
+        rating = back[-1]["message"]
+        assert '/inform{"rating":"5"}' in [b["payload"] for b in rating["buttons"]]
+
+        await chat.send_json({"type": "message", "text": "4 - Good", "payload": '/inform{"rating":"4"}', "client_id": "4"})
+        await frames_until(chat, lambda f: is_message(f, "bot"))
+        await chat.send_json({"type": "message", "text": "No, that's all", "payload": "/deny", "client_id": "5"})
+        await frames_until(chat, lambda f: is_message(f, "bot"))
+        await chat.close()
+        await console.close()
+
+        async with sessions() as session:
+            conversation = await session.get(Conversation, conversation_id)
+            handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id))
+            feedback = await session.scalar(select(Feedback).where(Feedback.conversation_id == conversation_id))
+            note = await session.scalar(select(Note).where(Note.conversation_id == conversation_id))
+            lines = (await session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))).all()
+        assert conversation.mode == "bot" and conversation.agent_name is None
+        assert handoff.status == "ended" and handoff.claimed_by == "Dana"
+        assert feedback.rating == 4 and feedback.handoff_id == handoff.id and feedback.channel == "webchat"
+        assert note.text == "Checked DHL: arrives tomorrow" and note.author == "Dana"
+        senders = [m.sender for m in lines]
+        assert senders.count("agent") == 1 and senders.count("customer") == 5
+        assert lines[senders.index("agent")].agent_name == "Dana"
+    finally:
+        await client.close()
+        await engine.dispose()
