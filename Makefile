@@ -68,6 +68,7 @@ test-stories: $(MODEL)
 	  --fail-on-prediction-errors --out var/test-results
 
 pytest: setup
+	@scripts/ensure-chromium
 	$(ENV) $(PY) -m pytest
 
 test: validate train test-stories pytest

@@ -58,6 +58,13 @@ class Router:
             conversation = await store.conversation(session, conversation_id)
             if conversation is None:
                 raise LookupError(conversation_id)
+            repeated = client_id and await store.by_client_id(session, conversation_id, client_id)
+            if repeated:
+                # A client resending after a reconnect: confirm again, route only once.
+                await self.hub.to_customer(
+                    conversation_id, {"type": "message", "message": store.message_frame(repeated)}
+                )
+                return
             message = await store.add_message(
                 session, conversation_id, "customer", text, payload=payload, client_id=client_id
             )

@@ -57,6 +57,12 @@ async def add_message(
     return message
 
 
+async def by_client_id(session: AsyncSession, conversation_id: str, client_id: str) -> Message | None:
+    return await session.scalar(
+        select(Message).where(Message.conversation_id == conversation_id, Message.client_id == client_id)
+    )
+
+
 async def history(session: AsyncSession, conversation_id: str) -> list[Message]:
     return list(
         (

@@ -89,13 +89,13 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
         select(Handoff).where(Handoff.conversation_id == conversation_id).order_by(Handoff.id.desc())
     )
     ticket = await conversation_ticket(session, conversation_id)
+    notes = list((await session.scalars(
+        select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id)
+    )).all())
     ticket_data = customer = None
     if ticket is not None:
         events = list((await session.scalars(
             select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
-        )).all())
-        notes = list((await session.scalars(
-            select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id)
         )).all())
         ticket_data = ticket_frame(ticket, events, notes)
         owner = await ticket.awaitable_attrs.customer
@@ -112,6 +112,9 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
             "promised_response_at": _iso(handoff.promised_response_at), "summary": handoff.summary,
         },
         "ticket": ticket_data,
+        # Notes also stand on their own, for conversations that have no ticket.
+        "notes": [{"kind": "note", "actor": n.author, "from_status": None, "to_status": None,
+                   "note": n.text, "at": _iso(n.created_at)} for n in notes],
         "customer": customer,
         "messages": [store.message_frame(m) for m in await store.history(session, conversation_id)],
     }

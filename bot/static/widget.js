@@ -386,8 +386,25 @@
     return b.scrollHeight - b.scrollTop - b.clientHeight < 80;
   }
 
+  // When the list changes size (notice shown, textarea grows, phone keyboard opens) and the
+  // reader was at the bottom, keep them there.
+  var pinnedToBottom = true;
+  function watchScroll() {
+    ui.body.addEventListener('scroll', function () {
+      pinnedToBottom = isNearBottom();
+    }, { passive: true });
+    if (typeof window.ResizeObserver === 'function') {
+      new window.ResizeObserver(function () {
+        if (pinnedToBottom) {
+          scrollToBottom();
+        }
+      }).observe(ui.body);
+    }
+  }
+
   function scrollToBottom() {
     ui.body.scrollTop = ui.body.scrollHeight;
+    pinnedToBottom = true;
   }
 
   function senderName(msg) {
@@ -547,6 +564,7 @@
       byClientId[msg.client_id] = rec;
     }
     if (msg.from === 'customer') {
+      markLastOwn();
       disableQuickReplies(null, msg.text);
     } else {
       removeQuickReplies();
@@ -555,6 +573,17 @@
       }
     }
     return rec;
+  }
+
+  // Only the latest of the customer's own messages says "Delivered" (see widget.css).
+  function markLastOwn() {
+    var found = false;
+    for (var i = records.length - 1; i >= 0; i--) {
+      if (records[i].msg.from === 'customer') {
+        records[i].node.classList.toggle('cd-msg--last-own', !found);
+        found = true;
+      }
+    }
   }
 
   function removeRecord(rec) {
@@ -599,8 +628,8 @@
     }
     var stick = isNearBottom();
     if (msg.from === 'system') {
-      // A system line we showed ourselves for an agent_joined/agent_left frame is replaced by
-      // the real transcript line.
+      // A system line we showed ourselves for an agent_joined/agent_left frame (same wording as
+      // utter_gateway_agent_joined/left in domain.yml) is replaced by the real transcript line.
       for (var i = records.length - 1; i >= 0; i--) {
         if (records[i].provisional) {
           removeRecord(records[i]);
@@ -722,8 +751,12 @@
   }
 
   function showNotice(text) {
+    var stick = isNearBottom();
     setText(ui.noticeText, text || 'Sorry, something went wrong. Please try again.');
     ui.notice.hidden = false;
+    if (stick) {
+      scrollToBottom();
+    }
     clearTimeout(state.errorTimer);
     state.errorTimer = setTimeout(hideNotice, 10000);
   }
@@ -879,6 +912,9 @@
         break;
       case 'typing':
         if (frame.on) {
+          if (frame.from === 'agent' && frame.agent_name && !state.agentName) {
+            setAgent(String(frame.agent_name));
+          }
           showIncomingTyping(frame.from);
         } else {
           hideIncomingTyping();
@@ -889,7 +925,7 @@
         state.mode = 'agent';
         hideIncomingTyping();
         if (lastSystemText().toLowerCase().indexOf(state.agentName.toLowerCase()) === -1) {
-          addProvisionalSystemLine('You\u2019re now chatting with ' + state.agentName);
+          addProvisionalSystemLine("You're now chatting with " + state.agentName + ' from our team.');
         }
         break;
       case 'agent_left':
@@ -897,7 +933,7 @@
         state.mode = 'bot';
         hideIncomingTyping();
         if (lastSystemText().toLowerCase().indexOf('assistant') === -1) {
-          addProvisionalSystemLine('You\u2019re back with the assistant');
+          addProvisionalSystemLine("You're back with the assistant.");
         }
         break;
       case 'error':
@@ -1137,6 +1173,7 @@
     buildUi();
     applyHash();
     bindEvents();
+    watchScroll();
     document.body.appendChild(ui.root);
     loadCss(function () {
       ui.root.hidden = false;

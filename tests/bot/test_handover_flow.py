@@ -64,7 +64,9 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
         seen = await frames_until(console, lambda f: f["type"] == "message" and f["message"]["from"] == "customer")
         assert seen[-1]["message"]["text"] == "my parcel 10005533 is late"
         await console.send_json({"type": "note", "conversation_id": conversation_id, "text": "Checked DHL: arrives tomorrow"})
-        await frames_until(console, lambda f: f["type"] == "conversation")
+        noted = (await frames_until(console, lambda f: f["type"] == "conversation"))[-1]["conversation"]
+        assert noted["ticket"] is None, "an agent was online, so no ticket was needed"
+        assert [n["note"] for n in noted["notes"]] == ["Checked DHL: arrives tomorrow"]
 
         await console.send_json({"type": "resolve", "conversation_id": conversation_id})
         back = await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"], seconds=30)

@@ -88,3 +88,18 @@ async def test_bad_frames_get_a_polite_error_and_the_socket_keeps_working(gatewa
     await ws.send_json({"type": "message", "text": "still there?"})
     assert (await ws.receive_json())["message"]["text"] == "still there?"
     await ws.close()
+
+
+async def test_a_resent_message_is_stored_and_routed_once(gateway, sessions) -> None:
+    ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+    conversation_id = (await ws.receive_json())["conversation_id"]
+    await ws.send_json({"type": "message", "text": "hello", "client_id": "same"})
+    await frames_until(ws, lambda f: "ticket" in system_text(f))
+    await ws.send_json({"type": "message", "text": "hello", "client_id": "same"})
+    again = await ws.receive_json()
+    assert again["message"]["client_id"] == "same"
+    await ws.close()
+    async with sessions() as session:
+        customer_lines = (await session.scalars(select(Message).where(
+            Message.conversation_id == conversation_id, Message.sender == "customer"))).all()
+    assert len(customer_lines) == 1

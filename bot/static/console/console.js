@@ -48,6 +48,7 @@
     lastDayKey: null,
     drafts: new Map(), // conversation id -> unsent reply text
     statusDirty: false,
+    stickToBottom: true, // the transcript follows new lines while the agent is at its end
     remoteTypingTimer: null,
     typing: { on: false, at: 0, conv: null, timer: null },
     ws: null,
@@ -91,7 +92,10 @@
 
   function parseTime(value) {
     if (!value) return null;
-    const ms = Date.parse(value);
+    let text = String(value);
+    // The protocol's times are UTC; a date-time without a zone would otherwise read as local.
+    if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text)) text += 'Z';
+    const ms = Date.parse(text);
     return Number.isNaN(ms) ? null : new Date(ms);
   }
 
@@ -763,6 +767,10 @@
     const hasTicket = Boolean(ticket);
     dom.statusSelect.disabled = !hasTicket;
     dom.statusUpdate.disabled = !hasTicket;
+    if (!hasTicket) {
+      dom.statusSelect.value = 'open';
+      state.statusDirty = false;
+    }
     if (hasTicket) {
       if (!state.statusDirty || dom.statusSelect.value === ticket.status) {
         if (TICKET_STATUSES[ticket.status]) dom.statusSelect.value = ticket.status;
@@ -771,7 +779,7 @@
     }
 
     dom.ticketHistory.replaceChildren();
-    const events = ticket && Array.isArray(ticket.events) ? ticket.events : [];
+    const events = ticket && Array.isArray(ticket.events) ? ticket.events : (Array.isArray(conv.notes) ? conv.notes : []);
     if (!events.length) {
       dom.ticketHistory.append(el('li', { className: 'history-empty muted', text: hasTicket ? 'No events yet.' : 'No history.' }));
     }
@@ -818,6 +826,7 @@
   function scrollTranscriptToEnd() {
     const wrap = dom.transcriptWrap;
     wrap.scrollTop = wrap.scrollHeight;
+    state.stickToBottom = true;
   }
 
   function renderTranscript(messages, rebuild) {
@@ -833,7 +842,7 @@
         .filter(({ message }) => !state.shownKeys.has(messageKey(message)));
       if (unknown.some(({ index }) => index < lastKnown)) fresh = true;
       else {
-        const stick = nearBottom(dom.transcriptWrap);
+        const stick = state.stickToBottom || nearBottom(dom.transcriptWrap);
         unknown.forEach(({ message }) => appendMessage(message));
         if (stick && unknown.length) scrollTranscriptToEnd();
         return;
@@ -907,7 +916,7 @@
     if (!Array.isArray(state.conv.messages)) state.conv.messages = [];
     const key = messageKey(frame.message);
     if (!state.conv.messages.some((m) => messageKey(m) === key)) state.conv.messages.push(frame.message);
-    const stick = nearBottom(dom.transcriptWrap)
+    const stick = state.stickToBottom || nearBottom(dom.transcriptWrap)
       || (frame.message.from === 'agent' && state.agent && frame.message.agent_name === state.agent.name);
     appendMessage(frame.message);
     if (stick) scrollTranscriptToEnd();
@@ -924,7 +933,9 @@
     if (frame.from === 'bot') text = 'The bot is typing…';
     else if (frame.from === 'agent') text = `${frame.agent_name || 'An agent'} is typing…`;
     dom.typingText.textContent = text;
+    const stick = state.stickToBottom;
     dom.typing.hidden = false;
+    if (stick) scrollTranscriptToEnd();
     clearTimeout(state.remoteTypingTimer);
     state.remoteTypingTimer = setTimeout(hideRemoteTyping, REMOTE_TYPING_TIMEOUT_MS);
   }
@@ -1199,6 +1210,15 @@
       }
     });
     dom.summaryToggle.addEventListener('click', () => setSummaryOpen(dom.summaryBody.hidden));
+    dom.transcriptWrap.addEventListener('scroll', () => {
+      state.stickToBottom = nearBottom(dom.transcriptWrap);
+    }, { passive: true });
+    if ('ResizeObserver' in window) {
+      // Keep the latest line in view when the typing line, summary or window changes size.
+      new ResizeObserver(() => {
+        if (state.stickToBottom) dom.transcriptWrap.scrollTop = dom.transcriptWrap.scrollHeight;
+      }).observe(dom.transcriptWrap);
+    }
     dom.backButton.addEventListener('click', () => {
       document.body.classList.remove('show-conv');
       const li = Array.from(dom.queueList.children).find((n) => n.dataset.conversationId === state.currentId);

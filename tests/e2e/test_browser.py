@@ -1,0 +1,138 @@
+"""The whole story in a real browser (Debian's Chromium driven by Playwright): a customer on a
+phone-width page chats in the widget, the bot escalates, an agent logs in to the console,
+claims the conversation and talks to the customer live, the customer reloads the page in
+the middle and keeps the history, the agent resolves and the customer rates. Screenshots
+of what both of them see are kept under var/screenshots/."""
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from sqlalchemy import select
+
+from actions.db.models import Feedback, Handoff, Message
+from actions.db.session import make_engine, make_sessions
+from actions.settings import PROJECT_ROOT, async_database_url
+from tests.e2e.servers import Stack, _wait, free_port
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = PROJECT_ROOT / "var" / "screenshots"
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def gateway_url(rasa_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": rasa_stack.database_url, "RASA_URL": rasa_stack.rasa_url,
+           "RASA_TOKEN": rasa_stack.token, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+    python = str(PROJECT_ROOT / ".venv/bin/python")
+    subprocess.run([python, "-m", "bot", "create-agent", "dana-browser", "--name", "Dana", "--password-stdin"],
+                   input=PASSWORD + "\n", text=True, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)
+    log = tmp_path_factory.mktemp("gateway") / "gateway.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([python, "-m", "bot"], env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            _wait(f"http://127.0.0.1:{port}/health", process, log)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"), args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def say(page: Page, text: str) -> None:
+    await page.get_by_test_id("cd-input").fill(text)
+    await page.get_by_test_id("cd-input").press("Enter")
+
+
+def line(page: Page, sender: str, text: str):  # type: ignore[no-untyped-def]
+    return page.locator(f'[data-testid="cd-message"][data-from="{sender}"]', has_text=text)
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), animations="disabled")
+
+
+async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url: str, rasa_stack: Stack) -> None:
+    customer = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    agent = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    errors: list[str] = []
+    customer.on("pageerror", lambda e: errors.append(str(e)))
+    agent.on("pageerror", lambda e: errors.append(str(e)))
+
+    await customer.goto(gateway_url + "/")
+    await customer.get_by_test_id("cd-launcher").click()
+    await say(customer, "hello")
+    await expect(line(customer, "bot", "Northwind Goods")).to_be_visible()
+    await say(customer, "can I talk to a real person please")
+    await expect(line(customer, "bot", "bringing in a person")).to_be_visible()
+    await shot(customer, "widget-handoff-phone")
+
+    await agent.goto(gateway_url + "/console")
+    await expect(agent).to_have_url(gateway_url + "/console/login")
+    await agent.get_by_test_id("login-username").fill("dana-browser")
+    await agent.get_by_test_id("login-password").fill(PASSWORD)
+    await agent.get_by_test_id("login-submit").click()
+    await expect(agent).to_have_url(gateway_url + "/console")
+    item = agent.get_by_test_id("queue-item").first
+    await expect(item).to_contain_text("can I talk to a real person please")
+    await item.get_by_test_id("queue-claim").click()
+    await expect(line(customer, "system", "You're now chatting with Dana")).to_be_visible()
+    await expect(agent.get_by_test_id("summary-reason")).to_be_visible()
+
+    await agent.get_by_test_id("reply-input").fill("Hi, I'm Dana. I'm looking at your order now.")
+    await agent.get_by_test_id("reply-send").click()
+    await expect(line(customer, "agent", "I'm looking at your order now")).to_be_visible()
+
+    await customer.reload()
+    await expect(line(customer, "agent", "I'm looking at your order now")).to_be_visible()
+    await expect(line(customer, "customer", "can I talk to a real person please")).to_be_visible()
+    await say(customer, "thanks, it's order 10005533 <b>not bold</b>")
+    await expect(agent.get_by_test_id("transcript-message").filter(has_text="<b>not bold</b>")).to_be_visible()
+    await shot(customer, "widget-agent-phone")
+    await shot(agent, "console-conversation")
+
+    agent.on("dialog", lambda dialog: dialog.accept())
+    await agent.get_by_test_id("resolve-button").click()
+    five = customer.get_by_test_id("cd-quick-reply").filter(has_text="5 - Excellent")
+    await expect(five).to_be_visible(timeout=30_000)
+    await five.click()
+    done = customer.get_by_test_id("cd-quick-reply").filter(has_text="No, that's all")
+    await expect(done).to_be_visible()
+    bot_lines = await customer.locator('[data-testid="cd-message"][data-from="bot"]').count()
+    await done.click()
+    # the thanks for the rating and the goodbye
+    await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]')).to_have_count(bot_lines + 2)
+    await shot(customer, "widget-rated-phone")
+    assert errors == [], errors
+
+    engine = make_engine(async_database_url(rasa_stack.database_url))
+    try:
+        async with make_sessions(engine)() as session:
+            conversation_id = await session.scalar(select(Message.conversation_id).where(
+                Message.text == "thanks, it's order 10005533 <b>not bold</b>"))
+            handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id))
+            feedback = await session.scalar(select(Feedback).where(Feedback.handoff_id == handoff.id))
+            texts = (await session.scalars(select(Message.text).where(
+                Message.conversation_id == handoff.conversation_id).order_by(Message.id))).all()
+    finally:
+        await engine.dispose()
+    assert handoff.status == "ended" and feedback.rating == 5 and feedback.channel == "webchat"
+    assert "Hi, I'm Dana. I'm looking at your order now." in texts
+    assert "thanks, it's order 10005533 <b>not bold</b>" in texts
