@@ -83,7 +83,8 @@ class Router:
         await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
         try:
             replies = await self.rasa.send(
-                conversation_id, text, {"channel": channel, "conversation_id": conversation_id}
+                conversation_id, text,
+                {"channel": channel, "conversation_id": conversation_id, "customer": conversation_id},
             )
         except RasaUnavailable as error:
             logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)

@@ -50,16 +50,18 @@ async def queue_items(session: AsyncSession, now: dt.datetime) -> list[dict[str,
     return items
 
 
+def note_event(note: Note) -> dict[str, Any]:
+    """An internal note, shaped like a ticket event so it sits in the same history."""
+    return {"kind": "note", "actor": note.author, "from_status": None, "to_status": None,
+            "note": note.text, "at": _iso(note.created_at)}
+
+
 def ticket_frame(ticket: Ticket, events: list[TicketEvent], notes: list[Note]) -> dict[str, Any]:
     history = [
         {"kind": e.kind, "actor": e.actor, "from_status": e.from_status, "to_status": e.to_status,
          "note": e.note, "at": _iso(e.created_at)}
         for e in events
-    ] + [
-        {"kind": "note", "actor": n.author, "from_status": None, "to_status": None,
-         "note": n.text, "at": _iso(n.created_at)}
-        for n in notes
-    ]
+    ] + [note_event(n) for n in notes]
     history.sort(key=lambda e: e["at"] or "")
     return {
         "number": ticket.number, "status": ticket.status, "priority": ticket.priority,
@@ -113,8 +115,7 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
         },
         "ticket": ticket_data,
         # Notes also stand on their own, for conversations that have no ticket.
-        "notes": [{"kind": "note", "actor": n.author, "from_status": None, "to_status": None,
-                   "note": n.text, "at": _iso(n.created_at)} for n in notes],
+        "notes": [note_event(n) for n in notes],
         "customer": customer,
         "messages": [store.message_frame(m) for m in await store.history(session, conversation_id)],
     }
