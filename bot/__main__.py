@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 
 from aiohttp import web
@@ -36,7 +37,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines contain the bot token
     settings = Settings.from_env()
+    os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot's coming default
 
     if args.command == "create-agent":
         if args.password_stdin:

@@ -14,7 +14,7 @@ from actions.company import load_company
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT
 from bot import api
-from bot.app_keys import CANNED, DESK, HUB, ROUTER, SESSIONS, SETTINGS
+from bot.app_keys import CANNED, DESK, HUB, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
 from bot.console import views
 from bot.console.desk import Desk
@@ -42,7 +42,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     router.on_queue_change = desk.publish_queue
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
     app[CANNED] = yaml.safe_load(settings.canned_file.read_text(encoding="utf-8"))["canned_replies"]
+    telegram = None
+    if settings.telegram_token:
+        from bot.channels.telegram import PREFIX, TelegramChannel
+
+        telegram = TelegramChannel(settings, router, sessions)
+        hub.register_channel(PREFIX, telegram.deliver)
+        await telegram.start()
+        app[TELEGRAM] = telegram
+    else:
+        logger.info("Telegram channel off (no TELEGRAM_TOKEN)")
     yield
+    if telegram is not None:
+        await telegram.stop()
     await hub.close_all()
     await http.close()
     await engine.dispose()
@@ -50,6 +62,13 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 async def shop_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "shop.html")
+
+
+async def telegram_webhook(request: web.Request) -> web.Response:
+    channel = request.app.get(TELEGRAM)
+    if channel is None:
+        raise web.HTTPNotFound(text="the Telegram channel is off")
+    return await channel.webhook(request)  # type: ignore[attr-defined, no-any-return]
 
 
 async def health(request: web.Request) -> web.Response:
@@ -64,6 +83,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)
     app.router.add_get("/ws/chat", chat_socket)
+    app.router.add_post("/telegram/webhook", telegram_webhook)
     app.router.add_get("/console/login", views.login_page)
     app.router.add_post("/console/login", views.login)
     app.router.add_post("/console/logout", views.logout)

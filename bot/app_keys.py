@@ -15,3 +15,4 @@ HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", Router)
 DESK = web.AppKey("desk", Desk)
 CANNED = web.AppKey("canned", list)
+TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set

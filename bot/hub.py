@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -20,10 +20,18 @@ class AgentConnection:
     watching: set[str] = field(default_factory=set)
 
 
+Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 class Hub:
     def __init__(self) -> None:
         self._customers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._agents: set[AgentConnection] = set()
+        self._channels: dict[str, Deliver] = {}
+
+    def register_channel(self, prefix: str, deliver: Deliver) -> None:
+        """Conversations whose id starts with `prefix` are delivered by that channel too."""
+        self._channels[prefix] = deliver
 
     def add_customer(self, conversation_id: str, socket: web.WebSocketResponse) -> None:
         self._customers[conversation_id].add(socket)
@@ -45,6 +53,9 @@ class Hub:
     async def to_customer(self, conversation_id: str, frame: dict[str, Any]) -> None:
         for socket in list(self._customers.get(conversation_id, ())):
             await self.send(socket, frame)
+        for prefix, deliver in self._channels.items():
+            if conversation_id.startswith(prefix):
+                await deliver(conversation_id, frame)
 
     async def to_agents(self, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):

@@ -79,6 +79,12 @@ class Router:
         else:
             await self._queue_changed()
 
+    async def record_customer_line(self, conversation_id: str, text: str) -> None:
+        """Keep something the customer sent that no one can route (a photo, a sticker)."""
+        async with self.sessions.begin() as session:
+            message = await store.add_message(session, conversation_id, "customer", text)
+        await self._publish(conversation_id, message)
+
     async def ask_bot(self, conversation_id: str, text: str, channel: str) -> None:
         await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
         try:

@@ -22,6 +22,10 @@ class Settings:
     domain_file: Path
     canned_file: Path
     rasa_timeout: float = 30.0
+    telegram_token: str = field(default="", repr=False)
+    telegram_webhook_url: str = ""
+    telegram_secret: str = field(default="", repr=False)
+    telegram_api_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -44,4 +48,8 @@ class Settings:
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
+            telegram_token=environ.get("TELEGRAM_TOKEN", ""),
+            telegram_webhook_url=environ.get("TELEGRAM_WEBHOOK_URL", ""),
+            telegram_secret=environ.get("TELEGRAM_SECRET_TOKEN", ""),
+            telegram_api_url=environ.get("TELEGRAM_API_URL", ""),
         )

@@ -32,6 +32,16 @@ async def open_conversation(
     return created
 
 
+async def ensure_conversation(session: AsyncSession, conversation_id: str, channel: str) -> Conversation:
+    """A channel that names its own conversations (Telegram: one per chat)."""
+    found = await session.get(Conversation, conversation_id)
+    if found is None:
+        found = Conversation(id=conversation_id, channel=channel, mode="bot")
+        session.add(found)
+        await session.flush()
+    return found
+
+
 async def add_message(
     session: AsyncSession,
     conversation_id: str,

@@ -17,3 +17,5 @@ fi
 : "${TRACKER_STORE_URL:=sqlite:///var/tracker.db}"
 export RASA_PORT ACTION_PORT ACTION_ENDPOINT_URL TRACKER_STORE_URL
 export RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2
+# python-telegram-bot: time periods as timedelta (its coming default; avoids a warning per 429)
+export PTB_TIMEDELTA=true

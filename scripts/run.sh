@@ -62,12 +62,20 @@ pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[2]}" || exit 1
 
 public="${GATEWAY_PUBLIC_URL:-http://$GATEWAY_HOST:$GATEWAY_PORT}"
+if [ -z "${TELEGRAM_TOKEN:-}" ]; then
+  telegram="off (set TELEGRAM_TOKEN to turn it on; see README)"
+elif [ -n "${TELEGRAM_WEBHOOK_URL:-}" ]; then
+  telegram="on, webhook at $TELEGRAM_WEBHOOK_URL"
+else
+  telegram="on, long polling"
+fi
 cat <<MSG
 
 CareDesk is running.
   Demo shop with the chat widget: $public/
   Agent console:                  $public/console
       (no account yet? in another terminal: make agent USERNAME=dana NAME=Dana)
+  Telegram:                       $telegram
   Chat in a terminal:             make shell
   Rasa server (127.0.0.1 only):   http://127.0.0.1:$RASA_PORT
   Action server (127.0.0.1 only): http://127.0.0.1:$ACTION_PORT

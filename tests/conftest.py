@@ -25,6 +25,8 @@ from actions.settings import PROJECT_ROOT, async_database_url
 if TYPE_CHECKING:
     from tests.e2e.servers import Stack
 
+os.environ.setdefault("PTB_TIMEDELTA", "true")  # as scripts/env.sh and python -m bot set it
+
 # Tuesday 24 November 2026, 10:00 in Berlin: inside business hours.
 FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
 
