@@ -104,6 +104,7 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await expect(line(customer, "agent", "I'm looking at your order now")).to_be_visible()
     await expect(line(customer, "customer", "can I talk to a real person please")).to_be_visible()
     await say(customer, "thanks, it's order 10005533 <b>not bold</b>")
+    await expect(line(customer, "customer", "<b>not bold</b>")).to_be_visible()  # text, not markup
     await expect(agent.get_by_test_id("transcript-message").filter(has_text="<b>not bold</b>")).to_be_visible()
     await shot(customer, "widget-agent-phone")
     await shot(agent, "console-conversation")
