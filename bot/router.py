@@ -104,16 +104,18 @@ class Router:
             await self._bot_unavailable(conversation_id, channel)
 
     async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
-        for reply in replies:
-            text = reply.get("text") or ""
-            buttons = [
-                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                for b in reply.get("buttons") or []
-            ]
-            if not text and not buttons:
-                continue
-            async with self.sessions.begin() as session:
-                message = await store.add_message(session, conversation_id, "bot", text, buttons=buttons)
+        """All of a turn's replies are stored in one transaction, then delivered in order."""
+        stored = []
+        async with self.sessions.begin() as session:
+            for reply in replies:
+                text = reply.get("text") or ""
+                buttons = [
+                    {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                    for b in reply.get("buttons") or []
+                ]
+                if text or buttons:
+                    stored.append(await store.add_message(session, conversation_id, "bot", text, buttons=buttons))
+        for message in stored:
             await self._publish(conversation_id, message)
 
     async def say(self, conversation_id: str, sender: str, text: str, agent_name: str | None = None) -> None:

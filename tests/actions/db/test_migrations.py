@@ -23,7 +23,7 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     assert {"customers", "orders", "tickets", "ticket_events", "handoffs", "feedback"} <= tables
 
 
-async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+async def test_sqlite_runs_in_wal_mode_with_normal_sync(tmp_path) -> None:
     from actions.db.migrate import upgrade_async
     from actions.settings import async_database_url
 
@@ -33,6 +33,7 @@ async def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
     try:
         async with engine.connect() as connection:
             mode = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            synchronous = (await connection.exec_driver_sql("PRAGMA synchronous")).scalar()
     finally:
         await engine.dispose()
-    assert mode == "wal"
+    assert mode == "wal" and synchronous == 1  # 1 = NORMAL
