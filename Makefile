@@ -16,7 +16,7 @@ TRAINING_INPUTS := $(shell find data -name '*.yml' 2>/dev/null) domain.yml confi
 # defaults in scripts/env.sh.
 ENV := scripts/with-env
 
-.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean
+.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean bench
 
 help:
 	@echo "make run     set up, migrate, train if needed and start CareDesk (Ctrl-C stops it)"
@@ -24,6 +24,7 @@ help:
 	@echo "make test    validate the training data, train, run conversation tests and pytest"
 	@echo "make train   retrain the bot if data/, domain.yml or config.yml changed"
 	@echo "make agent USERNAME=dana NAME=Dana   add an agent account for the console"
+	@echo "make bench   measure understanding, speed and cost (docs/benchmark.md)"
 
 $(RASA_VENV)/.installed: requirements-rasa.txt scripts/find-python310
 	@py=$$($(ENV) scripts/find-python310) || exit 1; \
@@ -72,6 +73,11 @@ pytest: setup
 	$(ENV) $(PY) -m pytest
 
 test: validate train test-stories pytest
+
+# Understanding, speed and cost of the real stack; writes var/bench/<UTC time>.{json,md,png}.
+# BENCH_LEVELS, BENCH_SECONDS, BENCH_CAPACITY_MAX, BENCH_SKIP_TRAIN: see docs/benchmark.md.
+bench: setup migrate train
+	$(ENV) $(PY) -m bench
 
 clean:
 	rm -rf var/test-results .pytest_cache
