@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import Resources, channel_of, float_slot, polite_on_failure
 from actions.db import repository
+from actions.validation import answered_only
 
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 HIGH_RATING = 4
@@ -32,6 +33,7 @@ class ValidateFeedbackForm(FormValidationAction):
     def name(self) -> str:
         return "validate_feedback_form"
 
+    @answered_only
     async def validate_rating(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -40,6 +42,7 @@ class ValidateFeedbackForm(FormValidationAction):
             dispatcher.utter_message(response="utter_rating_invalid")
         return {"rating": None if rating is None else str(rating)}
 
+    @answered_only
     async def validate_feedback_comment(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:

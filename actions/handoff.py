@@ -11,7 +11,8 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import Resources, channel_of, float_slot, polite_on_failure
+from actions.base import Resources, channel_of, polite_on_failure
+from actions import sentiment
 from actions.db import repository
 from actions.triage import describe_deadline, prioritise, promised_response_at
 
@@ -46,6 +47,7 @@ def pause_listening() -> list[EventType]:
 def handoff_summary(tracker: Tracker, *, reason: str, ticket_number: str | None) -> dict[str, Any]:
     """What the agent sees first, so the customer never has to repeat themselves."""
     user_events = [e for e in tracker.events if e.get("event") == "user"]
+    feeling = sentiment.mood_of(tracker)
     intents = [
         (e.get("parse_data") or {}).get("intent", {}).get("name") for e in user_events[-RECENT:]
     ]
@@ -59,8 +61,8 @@ def handoff_summary(tracker: Tracker, *, reason: str, ticket_number: str | None)
             for name, value in tracker.current_slot_values().items()
             if value is not None and name not in NOT_FOR_SUMMARY
         },
-        "sentiment": float_slot(tracker, "sentiment"),
-        "sentiment_min": float_slot(tracker, "sentiment_min"),
+        "sentiment": feeling.latest,
+        "sentiment_min": feeling.lowest,
         "ticket": ticket_number,
         "customer_tier": tracker.get_slot("customer_tier"),
     }
@@ -79,7 +81,7 @@ class EscalatingAction(Resources, Action, ABC):
         now = self.now()
         priority = prioritise(
             severity=REASON_SEVERITY[reason],
-            sentiment=float_slot(tracker, "sentiment_min"),
+            sentiment=sentiment.mood_of(tracker).lowest,
             tier=tracker.get_slot("customer_tier"),
         )
         promised = promised_response_at(now, priority.label, self.company)
@@ -120,7 +122,7 @@ class ActionHandoff(EscalatingAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         intent = tracker.latest_message.get("intent", {}).get("name")
-        churn = intent == "threaten_to_leave" or bool(tracker.get_slot("churn_threat"))
+        churn = intent == "threaten_to_leave" or sentiment.mood_of(tracker).churn_threat
         return await self.escalate(dispatcher, tracker, "churn_threat" if churn else "asked")
 
 

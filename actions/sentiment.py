@@ -1,18 +1,12 @@
-"""How the customer feels, scored on every message (VADER), and whether they threaten to leave.
-
-Runs as the custom slot mapping of `sentiment`, so Rasa calls it after each user message."""
+"""How the customer feels (VADER), and whether they threaten to leave."""
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from dataclasses import dataclass
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Tracker
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-from actions.base import float_slot
 
 STRONGLY_NEGATIVE = -0.6
 NEGATIVE = -0.3
@@ -32,6 +26,7 @@ def _analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
+@lru_cache(maxsize=4096)
 def score(text: str) -> float:
     """VADER compound score, -1 (very negative) to 1 (very positive)."""
     if not text or text.startswith("/"):
@@ -51,21 +46,32 @@ def mentions_leaving(text: str) -> bool:
     return bool(text) and LEAVING.search(text) is not None
 
 
-class ActionScoreSentiment(Action):
-    def name(self) -> str:
-        return "action_score_sentiment"
+@dataclass(frozen=True)
+class Mood:
+    """How the conversation has felt so far: the latest typed message's score, the lowest, and
+    whether the customer threatened to leave."""
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        text = tracker.latest_message.get("text") or ""
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        compound = score(text)
-        lowest = float_slot(tracker, "sentiment_min")
-        events: list[EventType] = [
-            SlotSet("sentiment", compound),
-            SlotSet("sentiment_min", compound if lowest is None else min(lowest, compound)),
-        ]
-        if intent == "threaten_to_leave" or mentions_leaving(text):
-            events.append(SlotSet("churn_threat", True))
-        return events
+    latest: float | None
+    lowest: float | None
+    churn_threat: bool
+
+
+def mood_of(tracker: Tracker, *extra_texts: str) -> Mood:
+    """Scored from the conversation's own messages at the moment an action needs it (a ticket,
+    a hand-off). A slot mapping did this on every message before, which cost Rasa a round trip
+    to the action server per message (docs/benchmark.md); the result is the same."""
+    scores: list[float] = []
+    churn = False
+    for event in tracker.events:
+        if event.get("event") != "user":
+            continue
+        text = event.get("text") or ""
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        churn = churn or intent == "threaten_to_leave" or mentions_leaving(text)
+        if text and not text.startswith("/"):
+            scores.append(score(text))
+    for text in extra_texts:
+        churn = churn or mentions_leaving(text)
+        if text:
+            scores.append(score(text))
+    return Mood(scores[-1] if scores else None, min(scores) if scores else None, churn)

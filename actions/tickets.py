@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import sentiment
-from actions.base import Resources, channel_of, float_slot, polite_on_failure
+from actions.base import Resources, channel_of, polite_on_failure
 from actions.db import repository
 from actions.handoff import handoff_summary, pause_listening
 from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
@@ -34,10 +34,8 @@ class ActionSubmitComplaint(Resources, Action):
         description = tracker.get_slot("complaint_description") or ""
         contact = tracker.get_slot("contact") or ""
         outcome = tracker.get_slot("desired_outcome") or "other"
-        mood = float_slot(tracker, "sentiment_min")
-        if mood is None:
-            mood = sentiment.score(description)
-        churn = bool(tracker.get_slot("churn_threat")) or sentiment.mentions_leaving(description)
+        feeling = sentiment.mood_of(tracker, description)
+        mood, churn = feeling.lowest, feeling.churn_threat
         order_number = tracker.get_slot("order_number")
         if order_number in ("none", "unverified"):
             order_number = None
@@ -86,7 +84,7 @@ class ActionSubmitComplaint(Resources, Action):
                 ticket_number=ticket.number,
                 promised_time=promised_text,
             )
-            if not (churn or mood <= sentiment.STRONGLY_NEGATIVE):
+            if not (churn or (mood is not None and mood <= sentiment.STRONGLY_NEGATIVE)):
                 return events
             reason = "churn_threat" if churn else "negative_sentiment"
             summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number)

@@ -89,3 +89,13 @@ async def test_confirmation_no_starts_over_and_additions_are_kept(domain) -> Non
     assert said == ["utter_complaint_addition_noted"]
     assert slots["complaint_description"] == "broken\nit was also two days late"
     assert slots["complaint_confirmed"] is None
+
+
+async def test_slots_the_acknowledgement_cleared_are_asked_not_guessed(domain) -> None:
+    """Right before the form starts, the trailing slot events are the acknowledgement's
+    resets; they must stay empty (no "other" category, no unasked-for "invalid" message)."""
+    _, cleared = await acknowledge("I want to make a complaint")
+    said, slots = await validate(domain, "I want to make a complaint", "complaint", **cleared)
+    assert said == []
+    assert all(slots[name] is None for name in ("complaint_category", "complaint_description",
+                                                "desired_outcome", "contact", "complaint_confirmed"))

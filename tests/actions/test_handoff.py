@@ -1,6 +1,7 @@
 from sqlalchemy import select
 
 from actions.db.models import Handoff
+from actions.sentiment import score
 from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -14,19 +15,19 @@ async def handoffs(sessions) -> list[Handoff]:
 
 
 async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions, company) -> None:
-    history = [user_event("my order 10005533 is late", "track_order")]
+    history = [user_event("my order 10005533 is late and I am really annoyed", "track_order")]
     t = tracker("can I talk to a human", "contact_human_agent", history=history, sender_id="c-7",
-                slots={"order_number": "10005533", "sentiment": -0.1, "sentiment_min": -0.4,
-                       "shop_name": "Northwind Goods"}, channel="webchat")
+                slots={"order_number": "10005533", "shop_name": "Northwind Goods"}, channel="webchat")
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(dispatcher, t, {})
     [row] = await handoffs(sessions)
     assert (row.conversation_id, row.channel, row.reason, row.status) == ("c-7", "webchat", "asked", "waiting")
     assert row.summary["intent"] == "contact_human_agent"
     assert row.summary["recent_intents"] == ["track_order", "contact_human_agent"]
-    assert row.summary["recent_messages"][0] == "my order 10005533 is late"
-    assert row.summary["slots"] == {"order_number": "10005533", "sentiment": -0.1, "sentiment_min": -0.4}
-    assert row.summary["sentiment_min"] == -0.4
+    assert row.summary["recent_messages"][0] == "my order 10005533 is late and I am really annoyed"
+    assert row.summary["slots"] == {"order_number": "10005533"}
+    assert row.summary["sentiment_min"] == score("my order 10005533 is late and I am really annoyed") < 0
+    assert row.summary["sentiment"] == score("can I talk to a human")
     assert responses(dispatcher) == ["utter_handoff_requested"]
     assert dispatcher.messages[0]["promised_time"]
     assert events[0] == SlotSet("handoff_id", float(row.id))

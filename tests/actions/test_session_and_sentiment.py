@@ -1,8 +1,8 @@
-from actions.sentiment import ActionScoreSentiment, level, mentions_leaving, score
+from actions.sentiment import level, mentions_leaving, mood_of, score
 from actions.session import ActionSessionStart
 from rasa_sdk.events import ActionExecuted, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from tests.actions.trackers import tracker
+from tests.actions.trackers import tracker, user_event
 
 
 async def test_session_start_loads_company_facts_and_keeps_what_the_customer_said(company, domain) -> None:
@@ -31,10 +31,21 @@ def test_threats_to_leave_are_noticed() -> None:
     assert not mentions_leaving("I'd like to leave a review")
 
 
-async def test_every_message_updates_sentiment_and_keeps_the_lowest() -> None:
-    action = ActionScoreSentiment()
-    events = await action.run(CollectingDispatcher(), tracker("thanks, that's great", "thank", slots={"sentiment_min": -0.7}), {})
-    values = {e["name"]: e["value"] for e in events}
-    assert values["sentiment"] > 0.5 and values["sentiment_min"] == -0.7
-    events = await action.run(CollectingDispatcher(), tracker("never order from you again", "threaten_to_leave"), {})
-    assert SlotSet("churn_threat", True) in events
+def test_mood_is_read_from_the_whole_conversation() -> None:
+    history = [
+        user_event("This is the worst service, I am furious and disgusted", "complain"),
+        user_event('/inform{"rating":"1"}', "inform"),
+    ]
+    mood = mood_of(tracker("thanks, that's great", "thank", history=history))
+    assert mood.latest is not None and mood.latest > 0.5, "the latest typed message"
+    assert mood.lowest is not None and mood.lowest <= -0.6, "the lowest of the conversation"
+    assert not mood.churn_threat
+    assert mood_of(tracker('/inform{"rating":"5"}', "inform")) == type(mood)(None, None, False), "buttons carry no feeling"
+
+
+def test_a_threat_to_leave_anywhere_in_the_conversation_counts() -> None:
+    by_intent = tracker("ok", "affirm", history=[user_event("you lost me", "threaten_to_leave")])
+    by_words = tracker("thanks", "thank", history=[user_event("I will shop elsewhere from now on", "complain")])
+    assert mood_of(by_intent).churn_threat and mood_of(by_words).churn_threat
+    assert not mood_of(tracker("where is my parcel", "track_order")).churn_threat
+    assert mood_of(tracker("ok", "affirm"), "I'll take my business elsewhere").churn_threat, "extra text counts too"

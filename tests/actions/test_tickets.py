@@ -7,7 +7,8 @@ from actions.db.models import Handoff, Ticket, TicketEvent
 from actions.tickets import ActionSubmitComplaint, ActionTicketStatus
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from tests.actions.trackers import responses, tracker
+from actions.sentiment import score
+from tests.actions.trackers import responses, tracker, user_event
 from tests.conftest import FIXED_NOW
 
 import pytest
@@ -19,14 +20,15 @@ COMPLAINT = {
     "desired_outcome": "replacement",
     "contact": "maria.lopez@example.com",
     "complaint_confirmed": True,
-    "sentiment_min": -0.2,
 }
+FURIOUS = user_event("This is disgusting, the worst service ever and I am furious", "complain")
+LEAVING = user_event("I will take my business elsewhere", "complain")
 
 
-async def submit(sessions, company, slots, sender_id="conv-complaint", channel="webchat"):
+async def submit(sessions, company, slots, sender_id="conv-complaint", channel="webchat", history=None):
     dispatcher = CollectingDispatcher()
     action = ActionSubmitComplaint(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
-    events = await action.run(dispatcher, tracker("yes", "affirm", slots=slots, sender_id=sender_id, channel=channel), {})
+    events = await action.run(dispatcher, tracker("yes", "affirm", slots=slots, sender_id=sender_id, channel=channel, history=history), {})
     async with sessions() as session:
         tickets = (await session.scalars(select(Ticket).order_by(Ticket.id))).all()
         handoffs = (await session.scalars(select(Handoff))).all()
@@ -42,7 +44,8 @@ async def test_a_confirmed_complaint_becomes_a_ticket_with_a_promise(sessions, c
     assert ticket.category == "damaged_item" and ticket.desired_outcome == "replacement"
     assert ticket.order_number == "10005533" and ticket.description.startswith("The speaker")
     assert ticket.severity == "formal_complaint" and ticket.priority == "normal"
-    assert ticket.status == "open" and ticket.sentiment == -0.2
+    assert ticket.status == "open"
+    assert ticket.sentiment == min(score("yes"), score(COMPLAINT["complaint_description"])), "the lowest of the conversation"
     assert ticket.customer_id is not None
     # normal priority = 8 business hours from Tuesday 10:00 Berlin -> closing time, 18:00
     assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
@@ -63,7 +66,7 @@ async def test_vip_customers_get_a_higher_priority(sessions, company) -> None:
 
 async def test_strongly_negative_complaint_is_handed_to_a_person(sessions, company) -> None:
     dispatcher, events, [ticket], [handoff], history = await submit(
-        sessions, company, {**COMPLAINT, "sentiment_min": -0.9, "sentiment": -0.9}
+        sessions, company, COMPLAINT, history=[FURIOUS]
     )
     assert responses(dispatcher) == ["utter_ticket_created", "utter_handoff_complaint"]
     assert handoff.reason == "negative_sentiment" and handoff.ticket_id == ticket.id
@@ -75,7 +78,7 @@ async def test_strongly_negative_complaint_is_handed_to_a_person(sessions, compa
 
 
 async def test_a_threat_to_leave_is_urgent_and_escalated(sessions, company) -> None:
-    _, events, [ticket], [handoff], _ = await submit(sessions, company, {**COMPLAINT, "churn_threat": True})
+    _, events, [ticket], [handoff], _ = await submit(sessions, company, COMPLAINT, history=[LEAVING])
     assert ticket.severity == "threat_to_leave" and ticket.priority == "urgent"
     assert handoff.reason == "churn_threat"
     assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.timezone.utc)
