@@ -47,19 +47,44 @@ SANIC_HOST=127.0.0.1 .venv/bin/python -m rasa_sdk --actions actions --port "$ACT
 pids+=($!)
 wait_for "http://127.0.0.1:$ACTION_PORT/health" actions "${pids[0]}" || exit 1
 
-echo "Starting the Rasa server on 127.0.0.1:$RASA_PORT (loading the model takes a little while) ..."
-PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
-  --credentials credentials.yml --interface 127.0.0.1 --port "$RASA_PORT" \
-  --enable-api --auth-token "$RASA_TOKEN" >var/log/rasa.log 2>&1 &
-pids+=($!)
-wait_for "http://127.0.0.1:$RASA_PORT/" rasa "${pids[1]}" || exit 1
+if [ "$RASA_PROCESSES" -gt 1 ] && [ "$LOCK_STORE" != redis ]; then
+  # Several Rasa processes must share their conversation locks, or two of them could handle
+  # one conversation at once. Use Redis when it answers; otherwise run one process.
+  if (exec 3<>"/dev/tcp/$REDIS_HOST/$REDIS_PORT") 2>/dev/null; then
+    LOCK_STORE=redis
+  else
+    echo "RASA_PROCESSES=$RASA_PROCESSES needs Redis for the lock store, and none answers at $REDIS_HOST:$REDIS_PORT; starting one Rasa process." >&2
+    RASA_PROCESSES=1
+  fi
+fi
+case "$TRACKER_STORE_URL" in
+  sqlite*) [ "$RASA_PROCESSES" -gt 1 ] && echo "Note: $RASA_PROCESSES Rasa processes share the SQLite tracker store $TRACKER_STORE_URL; PostgreSQL (TRACKER_STORE_URL) suits several processes better." >&2 ;;
+esac
+export LOCK_STORE RASA_PROCESSES
+
+echo "Starting $RASA_PROCESSES Rasa server process(es) from 127.0.0.1:$RASA_PORT (loading the model takes a little while) ..."
+rasa_urls=()
+for i in $(seq 0 $((RASA_PROCESSES - 1))); do
+  port=$((RASA_PORT + i))
+  log=rasa; [ "$i" -gt 0 ] && log="rasa-$i"
+  PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
+    --credentials credentials.yml --interface 127.0.0.1 --port "$port" \
+    --enable-api --auth-token "$RASA_TOKEN" >"var/log/$log.log" 2>&1 &
+  pids+=($!)
+  rasa_urls+=("http://127.0.0.1:$port")
+done
+for i in $(seq 0 $((RASA_PROCESSES - 1))); do
+  log=rasa; [ "$i" -gt 0 ] && log="rasa-$i"
+  wait_for "${rasa_urls[$i]}/" "$log" "${pids[$((i + 1))]}" || exit 1
+done
+RASA_URL=$(IFS=,; echo "${rasa_urls[*]}")
 
 : "${GATEWAY_HOST:=127.0.0.1}" "${GATEWAY_PORT:=8000}"
-export GATEWAY_HOST GATEWAY_PORT RASA_TOKEN
+export GATEWAY_HOST GATEWAY_PORT RASA_TOKEN RASA_URL
 echo "Starting the gateway on $GATEWAY_HOST:$GATEWAY_PORT ..."
 .venv/bin/python -m bot >var/log/gateway.log 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[2]}" || exit 1
+wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[-1]}" || exit 1
 
 public="${GATEWAY_PUBLIC_URL:-http://$GATEWAY_HOST:$GATEWAY_PORT}"
 if [ -z "${TELEGRAM_TOKEN:-}" ]; then
@@ -77,9 +102,9 @@ CareDesk is running.
       (no account yet? in another terminal: make agent USERNAME=dana NAME=Dana)
   Telegram:                       $telegram
   Chat in a terminal:             make shell
-  Rasa server (127.0.0.1 only):   http://127.0.0.1:$RASA_PORT
+  Rasa server (127.0.0.1 only):   $RASA_URL  (lock store: $LOCK_STORE)
   Action server (127.0.0.1 only): http://127.0.0.1:$ACTION_PORT
-  Logs:                           var/log/gateway.log, var/log/rasa.log, var/log/actions.log
+  Logs:                           var/log/gateway.log, var/log/rasa*.log, var/log/actions.log
 Press Ctrl-C to stop.
 MSG
 
