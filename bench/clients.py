@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from bench.script import Step
+from bot.rasa_client import engine_index
 from bench.stack import ORIGIN
 
 PROBE = "bench: end of turn?"  # deliberately not JSON; see the module docstring
@@ -154,14 +155,17 @@ class GatewayCustomer(Customer):
 
 
 class RestCustomer(Customer):
-    """Rasa's REST channel directly: one sender per conversation; latency is the round trip."""
+    """Rasa's REST channel directly: one sender per conversation; latency is the round trip.
+    With several Rasa processes, each conversation goes to the one the gateway would pick."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float, rasa_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, timeout: float, rasa_urls: list[str]) -> None:
         super().__init__(session, timeout)
-        self.url = f"{rasa_url}/webhooks/rest/webhook"
+        self.urls = [f"{url}/webhooks/rest/webhook" for url in rasa_urls]
+        self.url = self.urls[0]
 
     async def converse(self, steps: list[Step], keep_going: KeepGoing, think: float, record: Record) -> None:
         sender = f"bench-{uuid.uuid4().hex[:16]}"
+        self.url = self.urls[engine_index(sender, len(self.urls))]
         for step in steps:
             if not keep_going():
                 break

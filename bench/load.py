@@ -11,6 +11,7 @@ All traffic goes to 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import random
@@ -29,7 +30,7 @@ from bench.clients import Customer, GatewayCustomer, RestCustomer, Turn, probe_r
 from bench.metrics import latency_summary, percentile, ratio
 from bench.script import conversation
 from bench.settings import BenchSettings, capacity_levels
-from bench.stack import MemoryPeak, Stack, rss_mib, start_stack
+from bench.stack import MemoryPeak, Stack, StackOptions, answers_tcp, rss_mib, scratch_postgres, start_stack
 
 FALLBACK_STEPS = (10, 5, 1)  # tried downwards only when the first capacity step misses
 RAMP_PER_SECOND = 20  # new customers joining per second during a capacity step
@@ -135,7 +136,7 @@ async def closed_loop(stack: Stack, settings: BenchSettings, probe: str) -> list
     for n in settings.levels:
         ramp = min(2.0, 0.05 * n)
         paths: dict[str, tuple[MakeCustomer, list[Turn]]] = {
-            "raw": (lambda s: RestCustomer(s, t, stack.rasa_url), []),
+            "raw": (lambda s: RestCustomer(s, t, stack.rasa_urls), []),
             "gateway": (lambda s: GatewayCustomer(s, t, ws_url, probe), []),
         }
         for block in range(blocks):
@@ -191,7 +192,7 @@ async def warm_up(stack: Stack, settings: BenchSettings) -> str:
     turns: list[Turn] = []
     async with aiohttp.ClientSession() as session:
         probe = await probe_reply(session, f"{stack.gateway_url}/ws/chat")
-        clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_url),
+        clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_urls),
                    GatewayCustomer(session, settings.turn_timeout, f"{stack.gateway_url}/ws/chat", probe))
         for seed in range(WARM_UP_CONVERSATIONS):
             for client in clients:
@@ -221,11 +222,25 @@ def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coroutine)
 
 
+def layout(settings: BenchSettings, database_url: str | None) -> StackOptions:
+    """The production layout where this machine allows it: as many Rasa processes as asked
+    (default 2, one per core) sharing their locks in Redis and a PostgreSQL database."""
+    redis = answers_tcp("127.0.0.1", 6379)
+    engines = settings.rasa_processes or (2 if redis else 1)
+    if engines > 1 and not redis:
+        raise RuntimeError(f"{engines} Rasa processes need Redis for their locks; none answers on 127.0.0.1:6379")
+    return StackOptions(engines=engines, lock_store="redis" if engines > 1 else "in_memory", redis_db=3,
+                        tracker_store_url=database_url, database_url=database_url)
+
+
 def run_speed(settings: BenchSettings) -> dict[str, Any]:
     """Start the stack, measure everything that needs it, stop it. Returns the figures."""
-    with tempfile.TemporaryDirectory(prefix="caredesk-bench-") as workdir:
-        print("Starting the action server, the Rasa server and the gateway ...", file=sys.stderr)
-        stack = start_stack(Path(workdir), settings.model)
+    with tempfile.TemporaryDirectory(prefix="caredesk-bench-") as workdir, contextlib.ExitStack() as cleanup:
+        database_url = (cleanup.enter_context(scratch_postgres(settings.postgres_url, "bench"))
+                        if settings.postgres_url else None)
+        options = layout(settings, database_url)
+        print(f"Starting the action server, {options.describe()} and the gateway ...", file=sys.stderr)
+        stack = start_stack(Path(workdir), options, settings.model)
         try:
             time.sleep(IDLE_SECONDS)
             idle = rss_mib(stack.pids)
@@ -235,6 +250,7 @@ def run_speed(settings: BenchSettings) -> dict[str, Any]:
             raise
         finally:
             stack.stop()
+    figures["layout"] = options.describe()
     figures["startup"] = {
         "stack_seconds": stack.startup_seconds,
         **{f"{s.name}_seconds": s.ready_after for s in stack.services},

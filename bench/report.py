@@ -104,6 +104,8 @@ def _speed(speed: dict[str, Any]) -> list[str]:
         return ["## Speed", "", f"Not measured: {speed.get('error', 'skipped')}.", ""]
     lines = [
         "## Speed, end to end (closed loop, no think time)", "",
+        f"Layout: {speed.get('layout', 'one Rasa process, SQLite')}. The raw reference sends each "
+        "conversation straight to the Rasa process the gateway would pick.", "",
         "Latency: from sending a message to the bot's last reply (gateway: the last bot `message` frame "
         "on the WebSocket; raw: the REST response). Raw and gateway alternate in blocks of about 10 s "
         "with the same scripts. Ratio = gateway / raw. *Delivery*: the gateway's p50 time from Rasa's "
@@ -146,9 +148,10 @@ def _cost(results: dict[str, Any]) -> list[str]:
         lines.append(f"- Training: not measured: {train.get('error', 'skipped')}")
     start = speed.get("startup")
     if start:
-        lines.append(f"- Start-up, all three started together until each answers: **{start['stack_seconds']:.1f} s** "
-                     f"(action server {start['actions_seconds']:.1f} s, Rasa {start['rasa_seconds']:.1f} s, "
-                     f"gateway {start['gateway_seconds']:.1f} s)")
+        each = ", ".join(f"{key.removesuffix('_seconds').replace('actions', 'action server')} {value:.1f} s"
+                         for key, value in start.items() if key != "stack_seconds" and value is not None)
+        lines.append(f"- Start-up, all processes started together until each answers: "
+                     f"**{start['stack_seconds']:.1f} s** ({each})")
         idle, peak = speed["memory_idle_mib"], speed["memory_peak_mib"]
         lines += ["", "| process | RSS idle MiB | RSS peak under load MiB |", "|---|---|---|"]
         for name in idle:

@@ -53,6 +53,8 @@ class BenchSettings:
     turn_timeout: float
     out_dir: Path
     model: Path
+    rasa_processes: int | None  # None: 2 when Redis answers (for the shared locks), else 1
+    postgres_url: str | None  # a PostgreSQL server for a scratch database; None: SQLite files
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "BenchSettings":
@@ -66,4 +68,23 @@ class BenchSettings:
             turn_timeout=float(environ.get("BENCH_TURN_TIMEOUT") or 30),
             out_dir=PROJECT_ROOT / "var" / "bench",
             model=PROJECT_ROOT / "models" / "caredesk.tar.gz",
+            rasa_processes=int(environ["BENCH_RASA_PROCESSES"]) if environ.get("BENCH_RASA_PROCESSES") else None,
+            postgres_url=_postgres(environ),
         )
+
+
+def _postgres(environ: Mapping[str, str]) -> str | None:
+    """BENCH_POSTGRES_URL (`none` for SQLite), else TEST_DATABASE_URL, else the project
+    machines' local server when it answers."""
+    chosen = environ.get("BENCH_POSTGRES_URL") or environ.get("TEST_DATABASE_URL") or ""
+    if chosen.lower() == "none":
+        return None
+    if chosen:
+        return chosen
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return "postgresql://postgres@127.0.0.1:5432/postgres"
+    except OSError:
+        return None

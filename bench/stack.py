@@ -1,9 +1,16 @@
-"""The real CareDesk stack for the benchmark: action server, Rasa server and gateway as
-separate processes on free 127.0.0.1 ports, with their own temporary SQLite databases, plus
-the two things only the operating system can tell: how long each process took to answer, and
-how much memory it holds (VmRSS of the process and all its children)."""
+"""The real CareDesk stack as separate processes on free 127.0.0.1 ports: the action server,
+one or more Rasa servers and (for the benchmark) the gateway, each with its own log, plus the
+two things only the operating system can tell: how long each process took to answer and how
+much memory it holds (VmRSS of the process and all its children). The end-to-end tests start
+the same stack (tests/conftest.py), so both measure and test one way of running CareDesk.
+
+Layouts: the embedded default (SQLite files in the work folder, one Rasa process, in-memory
+locks), or the production one (several Rasa processes sharing a PostgreSQL tracker store and
+their conversation locks in Redis), chosen with StackOptions."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -12,21 +19,53 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit, urlunsplit
 
 from bench import PROJECT_ROOT
 
 ORIGIN = "http://bench.caredesk.test"
 APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+MODEL = PROJECT_ROOT / "models" / "caredesk.tar.gz"
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def answers_tcp(host: str, port: int) -> bool:
+    """Whether something listens there (Redis, PostgreSQL), without speaking its protocol."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """`tracker_store_url`/`database_url` None: SQLite files in the work folder."""
+
+    engines: int = 1
+    lock_store: str = "in_memory"  # or "redis"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 6379
+    redis_db: int = 1
+    tracker_store_url: str | None = None
+    database_url: str | None = None
+    gateway: bool = True
+
+    def describe(self) -> str:
+        store = "PostgreSQL" if (self.tracker_store_url or "").startswith("postgres") else "SQLite"
+        app = "PostgreSQL" if (self.database_url or "").startswith("postgres") else "SQLite"
+        return (f"{self.engines} Rasa process{'es' if self.engines > 1 else ''}, {store} tracker store, "
+                f"{'Redis' if self.lock_store == 'redis' else 'in-memory'} lock store, {app} app database")
 
 
 @dataclass
@@ -48,11 +87,23 @@ class Service:
 
 @dataclass
 class Stack:
-    rasa_url: str
-    gateway_url: str
+    rasa_urls: list[str]
+    gateway_url: str | None
     token: str
+    database_url: str
+    options: StackOptions
     services: list[Service] = field(default_factory=list)
     startup_seconds: float | None = None
+
+    @property
+    def rasa_url(self) -> str:
+        """The first Rasa process (any of them serves any conversation)."""
+        return self.rasa_urls[0]
+
+    @property
+    def rasa_url_list(self) -> str:
+        """All Rasa processes, the way the gateway's RASA_URL takes them."""
+        return ",".join(self.rasa_urls)
 
     @property
     def pids(self) -> dict[str, int]:
@@ -70,8 +121,8 @@ class Stack:
                 service.process.wait()
             service.handle.close()
 
-    def tails(self) -> str:
-        return "\n".join(s.tail() for s in self.services)
+    def tails(self, lines: int = 30) -> str:
+        return "\n".join(s.tail(lines) for s in self.services)
 
 
 def _answers(url: str) -> bool:
@@ -91,24 +142,54 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], workdir: Path, ready
 
 
 def migrate(env: dict[str, str]) -> None:
-    """Create the temporary app database with the demo shop (what `make migrate` does)."""
+    """Create the app database with the demo shop (what `make migrate` does)."""
     subprocess.run([str(APP_PYTHON), "-m", "actions.db", "migrate"], cwd=PROJECT_ROOT, env=env,
                    check=True, capture_output=True)
 
 
-def start_stack(workdir: Path, model: Path, timeout: float = 240) -> Stack:
-    """Start all three processes at once and wait until each answers: the action server's
-    /health, Rasa's /status (only once the model is loaded) and the gateway's /health."""
+@contextlib.contextmanager
+def scratch_postgres(server_url: str, purpose: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database on the server of `server_url`, dropped afterwards, so
+    a run never mixes with an earlier one's conversations."""
+    import asyncpg
+
+    parts = urlsplit(server_url.replace("+asyncpg", ""))
+    name = f"caredesk_{purpose}_{secrets.token_hex(4)}"
+    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Path = MODEL,
+                timeout: float = 240) -> Stack:
+    """Start every process at once and wait until each answers: the action server's /health,
+    each Rasa server's /status (only once its model is loaded) and the gateway's /health."""
     if not model.exists():
         raise RuntimeError(f"{model} is missing: run `make train` first")
-    action_port, rasa_port, gateway_port = free_port(), free_port(), free_port()
+    action_port, gateway_port = free_port(), free_port()
+    rasa_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(options.engines)]
     token = secrets.token_urlsafe(16)
-    rasa_url = f"http://127.0.0.1:{rasa_port}"
+    database_url = options.database_url or f"sqlite:///{workdir / 'caredesk.db'}"
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{workdir / 'caredesk.db'}",
-        "TRACKER_STORE_URL": f"sqlite:///{workdir / 'tracker.db'}",
+        "DATABASE_URL": database_url,
+        "TRACKER_STORE_URL": options.tracker_store_url or f"sqlite:///{workdir / 'tracker.db'}",
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+        "LOCK_STORE": options.lock_store,
+        "REDIS_HOST": options.redis_host,
+        "REDIS_PORT": str(options.redis_port),
+        "REDIS_DB": str(options.redis_db),
         "RASA_TELEMETRY_ENABLED": "false",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         "PYTHONWARNINGS": "ignore",
@@ -116,25 +197,29 @@ def start_stack(workdir: Path, model: Path, timeout: float = 240) -> Stack:
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(gateway_port),
         "GATEWAY_ALLOWED_ORIGINS": ORIGIN,
-        "RASA_URL": rasa_url,
+        "RASA_URL": ",".join(rasa_urls),
         "RASA_TOKEN": token,
         "TELEGRAM_TOKEN": "",  # never reach out to Telegram, whatever .env says
     }
     env.pop("GATEWAY_PUBLIC_URL", None)
     migrate(env)
-    stack = Stack(rasa_url, f"http://127.0.0.1:{gateway_port}", token)
+    gateway_url = f"http://127.0.0.1:{gateway_port}" if options.gateway else None
+    stack = Stack(rasa_urls, gateway_url, token, database_url, options)
     began = time.monotonic()
     try:
         stack.services.append(_spawn(
             "actions", [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
             env, workdir, f"http://127.0.0.1:{action_port}/health"))
-        stack.services.append(_spawn(
-            "rasa", [str(RASA), "run", "--model", str(model), "--endpoints", "endpoints.yml",
-                     "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--port", str(rasa_port),
-                     "--enable-api", "--auth-token", token],
-            env, workdir, f"{rasa_url}/status?token={token}"))
-        stack.services.append(_spawn(
-            "gateway", [str(APP_PYTHON), "-m", "bot"], env, workdir, f"{stack.gateway_url}/health"))
+        for index, url in enumerate(rasa_urls):
+            stack.services.append(_spawn(
+                "rasa" if index == 0 else f"rasa-{index}",
+                [str(RASA), "run", "--model", str(model), "--endpoints", "endpoints.yml",
+                 "--credentials", "credentials.yml", "--interface", "127.0.0.1",
+                 "--port", url.rsplit(":", 1)[1], "--enable-api", "--auth-token", token],
+                env, workdir, f"{url}/status?token={token}"))
+        if gateway_url:
+            stack.services.append(_spawn(
+                "gateway", [str(APP_PYTHON), "-m", "bot"], env, workdir, f"{gateway_url}/health"))
         _wait_ready(stack, began + timeout)
         stack.startup_seconds = time.monotonic() - began
     except BaseException:

@@ -33,8 +33,11 @@ FIXED_NOW = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.timezone.utc)
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
-def pytest_report_header() -> str:
-    return "database backends: " + ", ".join(BACKENDS)
+def pytest_report_header() -> list[str]:
+    from tests.e2e.servers import options
+
+    tracker = "postgresql (scratch)" if os.environ.get("TEST_DATABASE_URL", "").startswith("postgres") else None
+    return ["database backends: " + ", ".join(BACKENDS), "end-to-end stack: " + options(tracker).describe()]
 
 
 async def _admin(url: str, statement: str) -> None:
@@ -100,9 +103,8 @@ def domain() -> dict:
 
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:
-    """The real action server and Rasa server, started once for all tests that need them."""
-    from tests.e2e.servers import start_stack
+    """The real action server and Rasa server(s), started once for all tests that need them."""
+    from tests.e2e.servers import running_stack
 
-    running = start_stack(tmp_path_factory.mktemp("stack"))
-    yield running
-    running.stop()
+    with running_stack(tmp_path_factory.mktemp("stack")) as running:
+        yield running

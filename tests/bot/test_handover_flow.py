@@ -27,7 +27,7 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
     from bot.console.auth import create_agent
     async with sessions.begin() as session:
         await create_agent(session, "dana", "Dana", PASSWORD)
-    client = await start_client(make_settings(database_url, rasa_stack.rasa_url, rasa_stack.token))
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token))
     try:
         await log_in(client)
         console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})

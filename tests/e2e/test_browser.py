@@ -17,7 +17,7 @@ from sqlalchemy import select
 from actions.db.models import Feedback, Handoff, Message
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT, async_database_url
-from tests.e2e.servers import Stack, _wait, free_port
+from tests.e2e.servers import Stack, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 @pytest.fixture(scope="module")
 def gateway_url(rasa_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": rasa_stack.database_url, "RASA_URL": rasa_stack.rasa_url,
+    env = {**os.environ, "DATABASE_URL": rasa_stack.database_url, "RASA_URL": rasa_stack.rasa_url_list,
            "RASA_TOKEN": rasa_stack.token, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
     python = str(PROJECT_ROOT / ".venv/bin/python")
     subprocess.run([python, "-m", "bot", "create-agent", "dana-browser", "--name", "Dana", "--password-stdin"],
@@ -39,7 +39,7 @@ def gateway_url(rasa_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> 
     with log.open("wb") as out:
         process = subprocess.Popen([python, "-m", "bot"], env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
         try:
-            _wait(f"http://127.0.0.1:{port}/health", process, log)
+            wait_for(f"http://127.0.0.1:{port}/health", process, log)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()

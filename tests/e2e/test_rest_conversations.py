@@ -31,15 +31,21 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 class Chat:
+    """One customer on Rasa's REST channel. With several Rasa processes, each message goes to
+    the next one in turn: the shared tracker store must keep the conversation whole."""
+
     def __init__(self, http: aiohttp.ClientSession, stack: Stack) -> None:
         self.http, self.stack, self.sender = http, stack, f"e2e-{uuid.uuid4().hex[:8]}"
+        self.turns = 0
 
     async def say(self, text: str) -> list[dict[str, Any]]:
+        engine = self.stack.rasa_urls[self.turns % len(self.stack.rasa_urls)]
+        self.turns += 1
         async with self.http.post(
-            f"{self.stack.rasa_url}/webhooks/rest/webhook",
+            f"{engine}/webhooks/rest/webhook",
             json={"sender": self.sender, "message": text},
         ) as response:
-            assert response.status == 200, self.stack.log_tail()
+            assert response.status == 200, self.stack.tails()
             return await response.json()
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
