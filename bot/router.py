@@ -55,10 +55,9 @@ class Router:
         client_id: str | None = None,
     ) -> None:
         async with self.sessions.begin() as session:
-            conversation = await store.conversation(session, conversation_id)
+            conversation, repeated = await store.for_routing(session, conversation_id, client_id)
             if conversation is None:
                 raise LookupError(conversation_id)
-            repeated = client_id and await store.by_client_id(session, conversation_id, client_id)
             if repeated:
                 # A client resending after a reconnect: confirm again, route only once.
                 await self.hub.to_customer(
@@ -105,16 +104,19 @@ class Router:
 
     async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
         """All of a turn's replies are stored in one transaction, then delivered in order."""
-        stored = []
+        lines = []
+        for reply in replies:
+            text = reply.get("text") or ""
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in reply.get("buttons") or []
+            ]
+            if text or buttons:
+                lines.append((text, buttons))
+        if not lines:
+            return
         async with self.sessions.begin() as session:
-            for reply in replies:
-                text = reply.get("text") or ""
-                buttons = [
-                    {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                    for b in reply.get("buttons") or []
-                ]
-                if text or buttons:
-                    stored.append(await store.add_message(session, conversation_id, "bot", text, buttons=buttons))
+            stored = await store.add_messages(session, conversation_id, "bot", lines)
         for message in stored:
             await self._publish(conversation_id, message)
 
@@ -133,8 +135,7 @@ class Router:
     async def _follow_handoff(self, conversation_id: str) -> bool:
         """If the bot has asked for a person, queue the conversation. True when queued."""
         async with self.sessions.begin() as session:
-            conversation = await store.conversation(session, conversation_id)
-            handoff = await repository.open_handoff(session, conversation_id)
+            conversation, handoff = await repository.conversation_and_open_handoff(session, conversation_id)
             if conversation is None or handoff is None or conversation.mode != "bot":
                 return False
             conversation.mode = "queued"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.db.models import Conversation, Message
@@ -67,10 +67,35 @@ async def add_message(
     return message
 
 
-async def by_client_id(session: AsyncSession, conversation_id: str, client_id: str) -> Message | None:
-    return await session.scalar(
-        select(Message).where(Message.conversation_id == conversation_id, Message.client_id == client_id)
-    )
+async def add_messages(
+    session: AsyncSession, conversation_id: str, sender: str, lines: list[tuple[str, list[dict[str, Any]]]]
+) -> list[Message]:
+    """Several lines (text, buttons) of one sender in one INSERT round trip."""
+    messages = [
+        Message(conversation_id=conversation_id, sender=sender, text=text, buttons=buttons)
+        for text, buttons in lines
+    ]
+    session.add_all(messages)
+    await session.flush()
+    return messages
+
+
+async def for_routing(
+    session: AsyncSession, conversation_id: str, client_id: str | None
+) -> tuple[Conversation | None, Message | None]:
+    """The conversation and, if this client_id was seen before, its stored message: what
+    routing a new customer message needs, in one query."""
+    if not client_id:
+        return await conversation(session, conversation_id), None
+    row = (
+        await session.execute(
+            select(Conversation, Message)
+            .outerjoin(Message, and_(Message.conversation_id == Conversation.id, Message.client_id == client_id))
+            .where(Conversation.id == conversation_id)
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 async def history(session: AsyncSession, conversation_id: str) -> list[Message]:

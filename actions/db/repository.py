@@ -7,10 +7,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.db.models import (
+    Conversation,
     Customer,
     Feedback,
     Handoff,
@@ -190,6 +191,23 @@ async def open_handoff(session: AsyncSession, conversation_id: str) -> Handoff |
         .where(Handoff.status.in_(("waiting", "claimed")))
         .order_by(Handoff.id.desc())
     )
+
+
+async def conversation_and_open_handoff(
+    session: AsyncSession, conversation_id: str
+) -> tuple[Conversation | None, Handoff | None]:
+    """Both in one query: the gateway asks after every bot turn whether the bot handed over."""
+    row = (
+        await session.execute(
+            select(Conversation, Handoff)
+            .outerjoin(Handoff, and_(Handoff.conversation_id == Conversation.id,
+                                     Handoff.status.in_(("waiting", "claimed"))))
+            .where(Conversation.id == conversation_id)
+            .order_by(Handoff.id.desc())
+            .limit(1)
+        )
+    ).first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 async def end_handoff(session: AsyncSession, conversation_id: str) -> Handoff | None:

@@ -25,8 +25,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(database_url: str) -> AsyncEngine:
-    """An engine for the URL; SQLite files get WAL mode so readers never block the writer."""
-    engine = create_async_engine(database_url, pool_pre_ping=True)
+    """An engine for the URL; SQLite files get WAL mode so readers never block the writer.
+    Pooled connections to a server are pinged before use (a restarted PostgreSQL must not
+    cost a customer's message); a SQLite file cannot go away like that, so it skips the ping."""
+    sqlite = database_url.startswith("sqlite")
+    engine = create_async_engine(database_url, pool_pre_ping=not sqlite)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:":
