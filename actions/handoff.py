@@ -37,10 +37,17 @@ REASON_RESPONSE = {
 RECENT = 6
 
 
-def pause_listening() -> list[EventType]:
-    """Stop the bot in this conversation. The pause ends the prediction loop before Rasa would
-    log action_listen, so it is logged here: when the gateway resumes the conversation, the
-    next message is then read like any other and the hand-back rules apply."""
+# Sent as a custom message with the hand-off reply, so the gateway looks for the new hand-off
+# in the database only after the turns that made one (not after every message).
+HANDOFF_SIGNAL = {"caredesk": "handoff"}
+
+
+def pause_listening(dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Stop the bot in this conversation and tell the gateway. The pause ends the prediction
+    loop before Rasa would log action_listen, so it is logged here: when the gateway resumes
+    the conversation, the next message is then read like any other and the hand-back rules
+    apply."""
+    dispatcher.utter_message(json_message=HANDOFF_SIGNAL)
     return [ActionExecuted("action_listen"), ConversationPaused()]
 
 
@@ -109,7 +116,7 @@ class EscalatingAction(Resources, Action, ABC):
         return [
             SlotSet("handoff_id", float(handoff.id)),
             SlotSet("promised_time", promised_text),
-            *pause_listening(),
+            *pause_listening(dispatcher),
         ]
 
 

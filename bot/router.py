@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from actions.company import Company
 from actions.db import repository
 from actions.db.models import Conversation, Handoff, utcnow
+from actions.handoff import HANDOFF_SIGNAL
 from actions.triage import describe_deadline, prioritise, promised_response_at
 from bot import store
 from bot.hub import Hub
@@ -97,7 +98,12 @@ class Router:
         finally:
             await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": False})
         await self._deliver_bot_replies(conversation_id, replies)
-        if not await self._follow_handoff(conversation_id) and not replies:
+        handed_over = any((reply.get("custom") or {}) == HANDOFF_SIGNAL for reply in replies)
+        if not handed_over and replies:
+            return  # an ordinary turn: nothing to look up
+        if await self._follow_handoff(conversation_id):
+            return
+        if not replies:
             # Rasa answered nothing although the bot is not paused: the engine or the action
             # server is failing. Make sure a person follows up.
             await self._bot_unavailable(conversation_id, channel)

@@ -5,7 +5,8 @@ from actions.sentiment import score
 from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from tests.actions.trackers import responses, tracker, user_event
+from actions.handoff import HANDOFF_SIGNAL
+from tests.actions.trackers import responses, signals, tracker, user_event
 from tests.conftest import FIXED_NOW
 
 
@@ -29,6 +30,7 @@ async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions,
     assert row.summary["sentiment_min"] == score("my order 10005533 is late and I am really annoyed") < 0
     assert row.summary["sentiment"] == score("can I talk to a human")
     assert responses(dispatcher) == ["utter_handoff_requested"]
+    assert signals(dispatcher) == [HANDOFF_SIGNAL], "tells the gateway to queue the conversation"
     assert dispatcher.messages[0]["promised_time"]
     assert events[0] == SlotSet("handoff_id", float(row.id))
     assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]

@@ -8,7 +8,8 @@ from actions.tickets import ActionSubmitComplaint, ActionTicketStatus
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from actions.sentiment import score
-from tests.actions.trackers import responses, tracker, user_event
+from actions.handoff import HANDOFF_SIGNAL
+from tests.actions.trackers import responses, signals, tracker, user_event
 from tests.conftest import FIXED_NOW
 
 import pytest
@@ -51,7 +52,7 @@ async def test_a_confirmed_complaint_becomes_a_ticket_with_a_promise(sessions, c
     assert ticket.promised_response_at == dt.datetime(2026, 11, 24, 17, 0, tzinfo=dt.timezone.utc)
     assert [(e.kind, e.to_status) for e in history] == [("created", "open")]
     assert handoffs == []
-    assert responses(dispatcher) == ["utter_ticket_created"]
+    assert responses(dispatcher) == ["utter_ticket_created"] and signals(dispatcher) == []
     assert dispatcher.messages[0]["ticket_number"] == ticket.number
     assert dispatcher.messages[0]["promised_time"] == "today 18:00"
     assert SlotSet("ticket_number", ticket.number) in events
@@ -69,6 +70,7 @@ async def test_strongly_negative_complaint_is_handed_to_a_person(sessions, compa
         sessions, company, COMPLAINT, history=[FURIOUS]
     )
     assert responses(dispatcher) == ["utter_ticket_created", "utter_handoff_complaint"]
+    assert signals(dispatcher) == [HANDOFF_SIGNAL]
     assert handoff.reason == "negative_sentiment" and handoff.ticket_id == ticket.id
     assert handoff.status == "waiting" and handoff.priority == ticket.priority == "high"
     assert handoff.summary["ticket"] == ticket.number

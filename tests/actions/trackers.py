@@ -51,4 +51,9 @@ def tracker(
 
 
 def responses(dispatcher: Any) -> list[str]:
-    return [message.get("response") for message in dispatcher.messages]
+    """The named replies (custom messages such as the hand-off signal left out)."""
+    return [message.get("response") for message in dispatcher.messages if not message.get("custom")]
+
+
+def signals(dispatcher: Any) -> list[dict[str, Any]]:
+    return [message["custom"] for message in dispatcher.messages if message.get("custom")]
