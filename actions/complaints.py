@@ -82,7 +82,11 @@ class ActionAcknowledgeComplaint(Action):
             strength = "strong"
         dispatcher.utter_message(response=EMPATHY[strength])
 
-        events: list[EventType] = [SlotSet(slot, None) for slot in COMPLAINT_SLOTS]
+        # The last complaint's answers are cleared (only those set: every event is loaded and
+        # sent again on each later message of the conversation).
+        events: list[EventType] = [
+            SlotSet(slot, None) for slot in COMPLAINT_SLOTS if tracker.get_slot(slot) is not None
+        ]
         # A customer who has already told the story is not asked to tell it again.
         if len(text.split()) >= LONG_MESSAGE_WORDS and not text.startswith("/"):
             events.append(SlotSet("complaint_description", text.strip()))

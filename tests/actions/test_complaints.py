@@ -94,7 +94,10 @@ async def test_confirmation_no_starts_over_and_additions_are_kept(domain) -> Non
 async def test_slots_the_acknowledgement_cleared_are_asked_not_guessed(domain) -> None:
     """Right before the form starts, the trailing slot events are the acknowledgement's
     resets; they must stay empty (no "other" category, no unasked-for "invalid" message)."""
-    _, cleared = await acknowledge("I want to make a complaint")
+    earlier = {"complaint_category": "late_delivery", "complaint_description": "late again",
+               "desired_outcome": "refund", "contact": "jo@example.org", "complaint_confirmed": True}
+    _, cleared = await acknowledge("I want to make a complaint", **earlier)
+    assert cleared == {name: None for name in earlier}, "only what was set is cleared"
     said, slots = await validate(domain, "I want to make a complaint", "complaint", **cleared)
     assert said == []
     assert all(slots[name] is None for name in ("complaint_category", "complaint_description",
