@@ -2,7 +2,9 @@
 
 Rasa's check "utterance X is not used in any story or rule" only looks at stories and rules,
 so it flags every form question (utter_ask_*) and every response a custom action sends. Here
-those count as used: form questions of required slots, and responses named in actions/*.py and bot/*.py (the gateway's own lines).
+those count as used: form questions of required slots, responses named in actions/*.py and
+bot/*.py (the gateway's own lines), and `utter_default`, which Rasa's own
+action_default_fallback sends (the core fallback in config.yml).
 In exchange this check is stricter: a response named in actions/ that the domain lacks is an
 error. Every other check is Rasa's own. Rasa 3.6 does not fail on all of its own warnings
 (its "ignore_warnings" logic is inverted for some checks), so this script records every
@@ -45,7 +47,7 @@ def main() -> int:
             for form in self.domain.form_names:
                 for slot in self.domain.required_slots_for_form(form):
                     asked |= {f"utter_ask_{slot}", f"utter_ask_{form}_{slot}"}
-            return asked | used_by_actions
+            return asked | used_by_actions | {"utter_default"}
 
         def verify_utterances_in_stories(self, ignore_warnings: bool = True) -> bool:
             defined = self._gather_utterance_actions()

@@ -34,3 +34,17 @@ async def test_a_broken_database_gets_an_apology_and_a_log_line(tmp_path, compan
         await engine.dispose()
     failures = [r for r in caplog.records if "c-broken" in r.getMessage()]
     assert len(failures) == 2 and all(r.exc_info for r in failures)
+
+
+def test_rasas_own_fallback_has_a_reply(domain) -> None:
+    """When the dialogue policies are unsure, Rasa runs action_default_fallback (config.yml),
+    which sends utter_default: without it the customer would get silence."""
+    import yaml
+
+    from actions.settings import PROJECT_ROOT
+
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    [rule_policy] = [p for p in config["policies"] if p["name"] == "RulePolicy"]
+    assert rule_policy["core_fallback_action_name"] == "action_default_fallback"
+    [reply] = domain["responses"]["utter_default"]
+    assert reply["text"] and "/contact_human_agent" in [b["payload"] for b in reply["buttons"]]
