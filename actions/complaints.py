@@ -11,7 +11,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import sentiment, validation
-from actions.validation import answered_only
 
 # Codes of the category and outcome buttons (domain.yml), and how the restatement says them.
 CATEGORY_LABELS = {
@@ -108,7 +107,7 @@ class ValidateComplaintForm(FormValidationAction):
     def name(self) -> str:
         return "validate_complaint_form"
 
-    @answered_only
+    @validation.answered_only
     async def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -116,7 +115,7 @@ class ValidateComplaintForm(FormValidationAction):
         # no order, so a complaint is never held up by this question.
         return {"order_number": validation.order_number(value) or "none"}
 
-    @answered_only
+    @validation.answered_only
     async def validate_complaint_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -124,14 +123,14 @@ class ValidateComplaintForm(FormValidationAction):
         code = code or "other"
         return {"complaint_category": code, "category_label": CATEGORY_LABELS[code]}
 
-    @answered_only
+    @validation.answered_only
     async def validate_complaint_description(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
         return {"complaint_description": text if len(text) >= 3 else None}
 
-    @answered_only
+    @validation.answered_only
     async def validate_desired_outcome(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -143,7 +142,7 @@ class ValidateComplaintForm(FormValidationAction):
             return {"desired_outcome": code, "outcome_label": OUTCOME_LABELS[code]}
         return {"desired_outcome": "other", "outcome_label": f'"{text}"' if text else OUTCOME_LABELS["other"]}
 
-    @answered_only
+    @validation.answered_only
     async def validate_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -152,7 +151,7 @@ class ValidateComplaintForm(FormValidationAction):
             dispatcher.utter_message(response="utter_contact_invalid")
         return {"contact": contact}
 
-    @answered_only
+    @validation.answered_only
     async def validate_complaint_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SlotS
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import Resources, channel_of, polite_on_failure
 from actions import sentiment
+from actions.base import Resources, channel_of, polite_on_failure
 from actions.db import repository
 from actions.triage import describe_deadline, prioritise, promised_response_at
 
@@ -51,10 +51,11 @@ def pause_listening(dispatcher: CollectingDispatcher) -> list[EventType]:
     return [ActionExecuted("action_listen"), ConversationPaused()]
 
 
-def handoff_summary(tracker: Tracker, *, reason: str, ticket_number: str | None) -> dict[str, Any]:
+def handoff_summary(
+    tracker: Tracker, *, reason: str, ticket_number: str | None, feeling: sentiment.Mood
+) -> dict[str, Any]:
     """What the agent sees first, so the customer never has to repeat themselves."""
     user_events = [e for e in tracker.events if e.get("event") == "user"]
-    feeling = sentiment.mood_of(tracker)
     intents = [
         (e.get("parse_data") or {}).get("intent", {}).get("name") for e in user_events[-RECENT:]
     ]
@@ -86,9 +87,10 @@ class EscalatingAction(Resources, Action, ABC):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
     ) -> list[EventType]:
         now = self.now()
+        feeling = sentiment.mood_of(tracker)
         priority = prioritise(
             severity=REASON_SEVERITY[reason],
-            sentiment=sentiment.mood_of(tracker).lowest,
+            sentiment=feeling.lowest,
             tier=tracker.get_slot("customer_tier"),
         )
         promised = promised_response_at(now, priority.label, self.company)
@@ -107,7 +109,7 @@ class EscalatingAction(Resources, Action, ABC):
                 reason=reason,
                 priority=priority.label,
                 priority_score=priority.score,
-                summary=handoff_summary(tracker, reason=reason, ticket_number=ticket_number),
+                summary=handoff_summary(tracker, reason=reason, ticket_number=ticket_number, feeling=feeling),
                 promised_response_at=promised,
                 ticket_id=ticket_id,
             )

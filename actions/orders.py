@@ -11,7 +11,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions import validation
-from actions.validation import answered_only
 from actions.base import Resources, float_slot, polite_on_failure
 from actions.db import repository
 from actions.db.models import Order
@@ -76,7 +75,7 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
             "verify_attempts": attempts,
         }
 
-    @answered_only
+    @validation.answered_only
     async def validate_order_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -89,7 +88,7 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
             return await self._verify(number, email, dispatcher, tracker)
         return {"order_number": number, "order_verified": False}
 
-    @answered_only
+    @validation.answered_only
     async def validate_order_email(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
@@ -102,7 +101,7 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
             return {"order_email": email}
         return await self._verify(number, email, dispatcher, tracker)
 
-    @answered_only
+    @validation.answered_only
     async def validate_cancel_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:

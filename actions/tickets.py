@@ -87,7 +87,7 @@ class ActionSubmitComplaint(Resources, Action):
             if not (churn or (mood is not None and mood <= sentiment.STRONGLY_NEGATIVE)):
                 return events
             reason = "churn_threat" if churn else "negative_sentiment"
-            summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number)
+            summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number, feeling=feeling)
             handoff = await repository.create_handoff(
                 session,
                 conversation_id=tracker.sender_id,

@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 
 from bench.script import Step
-from bot.rasa_client import engine_index
 from bench.stack import ORIGIN
+from bot.rasa_client import engine_index
 
 PROBE = "bench: end of turn?"  # deliberately not JSON; see the module docstring
 # Python 3.10: asyncio's TimeoutError is not yet the built-in one; aiohttp raises either.

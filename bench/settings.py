@@ -81,10 +81,6 @@ def _postgres(environ: Mapping[str, str]) -> str | None:
         return None
     if chosen:
         return chosen
-    import socket
+    from bench.stack import answers_tcp  # standard library only, like this module
 
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return "postgresql://postgres@127.0.0.1:5432/postgres"
-    except OSError:
-        return None
+    return "postgresql://postgres@127.0.0.1:5432/postgres" if answers_tcp("127.0.0.1", 5432) else None

@@ -63,19 +63,18 @@ esac
 export LOCK_STORE RASA_PROCESSES
 
 echo "Starting $RASA_PROCESSES Rasa server process(es) from 127.0.0.1:$RASA_PORT (loading the model takes a little while) ..."
-rasa_urls=()
+rasa_urls=() rasa_logs=()
 for i in $(seq 0 $((RASA_PROCESSES - 1))); do
   port=$((RASA_PORT + i))
-  log=rasa; [ "$i" -gt 0 ] && log="rasa-$i"
+  rasa_logs+=("rasa$([ "$i" -gt 0 ] && echo "-$i")")
+  rasa_urls+=("http://127.0.0.1:$port")
   PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
     --credentials credentials.yml --interface 127.0.0.1 --port "$port" \
-    --enable-api --auth-token "$RASA_TOKEN" >"var/log/$log.log" 2>&1 &
+    --enable-api --auth-token "$RASA_TOKEN" >"var/log/${rasa_logs[$i]}.log" 2>&1 &
   pids+=($!)
-  rasa_urls+=("http://127.0.0.1:$port")
 done
-for i in $(seq 0 $((RASA_PROCESSES - 1))); do
-  log=rasa; [ "$i" -gt 0 ] && log="rasa-$i"
-  wait_for "${rasa_urls[$i]}/" "$log" "${pids[$((i + 1))]}" || exit 1
+for i in "${!rasa_urls[@]}"; do
+  wait_for "${rasa_urls[$i]}/" "${rasa_logs[$i]}" "${pids[$((i + 1))]}" || exit 1
 done
 RASA_URL=$(IFS=,; echo "${rasa_urls[*]}")
 
