@@ -40,6 +40,7 @@ class Turn:
     step: str = ""
     off_script: bool = False
     typing_off_ms: float | None = None
+    echo_ms: float | None = None  # gateway: when the customer's own line came back (stored)
 
 
 Record = Callable[[Turn], None]
@@ -111,7 +112,7 @@ class GatewayCustomer(Customer):
         started = time.perf_counter()
         deadline = started + self.timeout
         echoed = trouble = False
-        bot_messages, last_bot, typing_off = 0, 0.0, None
+        bot_messages, last_bot, typing_off, echo = 0, 0.0, None, None
         offered: set[str] = set()
         try:
             await ws.send_str(json.dumps(frame))
@@ -133,7 +134,7 @@ class GatewayCustomer(Customer):
                     line = data.get("message") or {}
                     sender = line.get("from")
                     if sender == "customer" and line.get("client_id") == client_id:
-                        echoed = True
+                        echoed, echo = True, now
                     elif sender == "bot":
                         bot_messages, last_bot = bot_messages + 1, now
                         offered |= _payloads(line.get("buttons"))
@@ -151,7 +152,8 @@ class GatewayCustomer(Customer):
             return Turn(started, None, "bot_unavailable", step.for_bot)
         if not bot_messages:
             return Turn(started, None, "missing_reply", step.for_bot)
-        return Turn(started, 1000 * (last_bot - started), None, step.for_bot, off_script, to_typing_off)
+        to_echo = 1000 * (echo - started) if echo else None
+        return Turn(started, 1000 * (last_bot - started), None, step.for_bot, off_script, to_typing_off, to_echo)
 
 
 class RestCustomer(Customer):

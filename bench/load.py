@@ -67,6 +67,12 @@ def phase_figures(turns: list[Turn], seconds: float) -> dict[str, Any]:
         "delivery_p50_ms": percentile(
             [(t.latency_ms or 0.0) - t.typing_off_ms for t in answered if t.typing_off_ms is not None], 50,
         ) if typing else None,
+        # The gateway's own time in the same turn, so Rasa's jitter is not in it: until the
+        # customer's stored line came back (receive, store, echo), plus delivery.
+        "own_p50_ms": percentile(
+            [t.echo_ms + (t.latency_ms or 0.0) - t.typing_off_ms for t in answered
+             if t.typing_off_ms is not None and t.echo_ms is not None], 50,
+        ) if typing else None,
         # The script's messages differ a lot in cost (a form step calls the action server), so
         # compare gateway and raw per message too, not only over the mix.
         "p50_by_step_ms": {step: percentile(values, 50) for step, values in sorted(by_step.items())},

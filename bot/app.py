@@ -33,11 +33,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     engine = make_engine(settings.database_url)
     sessions = make_sessions(engine)
+    # Every customer message and bot reply: no ping round trip per checkout (the router
+    # retries on a lost connection instead).
+    per_message = make_engine(settings.database_url, ping=False)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.rasa_timeout))
     company = load_company(PROJECT_ROOT / "company.yml")
     texts = Texts.load(settings.domain_file, company.slot_values())
     hub = app[HUB]
-    router = Router(sessions, RasaClient(http, settings.rasa_url, settings.rasa_token), hub, texts, company)
+    router = Router(sessions, RasaClient(http, settings.rasa_url, settings.rasa_token), hub, texts, company,
+                    engine=per_message)
     desk = Desk(sessions, hub, router)
     router.on_queue_change = desk.publish_queue
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
@@ -57,6 +61,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         await telegram.stop()
     await hub.close_all()
     await http.close()
+    await per_message.dispose()
     await engine.dispose()
 
 

@@ -11,11 +11,12 @@ import logging
 from typing import Any, Callable
 
 import datetime as dt
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from actions.company import Company
 from actions.db import repository
 from actions.db.models import Conversation, Handoff, utcnow
+from actions.db.session import autocommit, retry_if_reconnected
 from actions.handoff import HANDOFF_SIGNAL
 from actions.triage import describe_deadline, prioritise, promised_response_at
 from bot import store
@@ -38,8 +39,12 @@ class Router:
         company: Company,
         on_queue_change: Callable[[], Any] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        engine: AsyncEngine | None = None,
     ) -> None:
         self.sessions = sessions
+        # The per-message paths: Core statements on the engine, autocommit on PostgreSQL,
+        # without a ping per checkout (they retry on a lost connection instead).
+        self.engine = autocommit(engine or sessions.kw["bind"])
         self.rasa = rasa
         self.hub = hub
         self.texts = texts
@@ -55,20 +60,22 @@ class Router:
         payload: str | None = None,
         client_id: str | None = None,
     ) -> None:
-        async with self.sessions.begin() as session:
-            conversation, repeated = await store.for_routing(session, conversation_id, client_id)
-            if conversation is None:
-                raise LookupError(conversation_id)
-            if repeated:
-                # A client resending after a reconnect: confirm again, route only once.
-                await self.hub.to_customer(
-                    conversation_id, {"type": "message", "message": store.message_frame(repeated)}
+        async def store_it(first_attempt: bool) -> store.Inbound | None:
+            async with self.engine.begin() as connection:
+                return await store.store_inbound(
+                    connection, conversation_id, text, payload, client_id, retrying=not first_attempt
                 )
-                return
-            message = await store.add_message(
-                session, conversation_id, "customer", text, payload=payload, client_id=client_id
+
+        inbound = await retry_if_reconnected(store_it)
+        if inbound is None:
+            raise LookupError(conversation_id)
+        if inbound.repeated:
+            # A client resending after a reconnect: confirm again, route only once.
+            await self.hub.to_customer(
+                conversation_id, {"type": "message", "message": store.message_frame(inbound.line)}
             )
-            mode, channel = conversation.mode, conversation.channel
+            return
+        message, mode, channel = inbound.line, inbound.mode, inbound.channel
         frame = store.message_frame(message)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
         await self.hub.to_watchers(
@@ -121,8 +128,11 @@ class Router:
                 lines.append((text, buttons))
         if not lines:
             return
-        async with self.sessions.begin() as session:
-            stored = await store.add_messages(session, conversation_id, "bot", lines)
+        async def store_them(_first_attempt: bool) -> list[store.Line]:
+            async with self.engine.begin() as connection:
+                return await store.insert_lines(connection, store.bot_rows(conversation_id, lines))
+
+        stored = await retry_if_reconnected(store_them)
         for message in stored:
             await self._publish(conversation_id, message)
 
@@ -131,7 +141,7 @@ class Router:
             message = await store.add_message(session, conversation_id, sender, text, agent_name=agent_name)
         await self._publish(conversation_id, message)
 
-    async def _publish(self, conversation_id: str, message: Any) -> None:
+    async def _publish(self, conversation_id: str, message: store.Line) -> None:
         frame = store.message_frame(message)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
         await self.hub.to_watchers(

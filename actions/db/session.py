@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from actions.settings import Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -24,18 +27,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(database_url: str) -> AsyncEngine:
+def make_engine(database_url: str, *, ping: bool = True) -> AsyncEngine:
     """An engine for the URL; SQLite files get WAL mode so readers never block the writer.
     Pooled connections to a server are pinged before use (a restarted PostgreSQL must not
-    cost a customer's message); a SQLite file cannot go away like that, so it skips the ping."""
+    cost a customer's message); a SQLite file cannot go away like that, so it skips the ping.
+    `ping=False` is for callers that retry on a lost connection themselves (see
+    `retry_if_reconnected`), where a round trip per checkout would cost every message."""
     sqlite = database_url.startswith("sqlite")
-    engine = create_async_engine(database_url, pool_pre_ping=not sqlite)
+    engine = create_async_engine(database_url, pool_pre_ping=ping and not sqlite)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """For units of work that are single statements: on PostgreSQL no BEGIN and COMMIT round
+    trips. SQLite commits in-process, where switching modes costs more than it saves."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
+async def retry_if_reconnected(work: Callable[[bool], Awaitable[T]]) -> T:
+    """Run `work(first_attempt)`; if the database dropped the connection under it (a restarted
+    server), run it once more on a fresh one. `work` must be safe to repeat."""
+    try:
+        return await work(True)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        logger.warning("The database connection was lost; trying once more on a new one")
+        return await work(False)
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
