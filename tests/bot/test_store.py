@@ -2,9 +2,12 @@
 resends it, and a lost database connection costing nobody their message."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from actions.db.models import Conversation, Message
 from actions.db.session import autocommit, make_engine, retry_if_reconnected
@@ -18,24 +21,28 @@ async def lines_in(sessions, conversation_id: str) -> int:  # type: ignore[no-un
         ) or 0)
 
 
-async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, database_url: str) -> None:
+@pytest.fixture
+async def engine(sessions, database_url: str) -> AsyncIterator[AsyncEngine]:  # type: ignore[no-untyped-def]
+    """The gateway's per-message engine on the test database, with two web conversations."""
     async with sessions.begin() as session:
-        session.add(Conversation(id="c_store", channel="webchat", mode="bot"))
-    engine = autocommit(make_engine(database_url, ping=False))
-    try:
+        session.add_all([Conversation(id=cid, channel="webchat", mode="bot") for cid in ("c_store", "c_lines")])
+    made = autocommit(make_engine(database_url, ping=False))
+    yield made
+    await made.dispose()
+
+
+async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, engine: AsyncEngine) -> None:
+    async def receive(conversation_id: str, text: str, payload: str | None, client_id: str,
+                      retrying: bool = False) -> store.Inbound | None:
         async with engine.begin() as connection:
-            first = await store.store_inbound(connection, "c_store", "where is my parcel", None, "k1")
-        async with engine.begin() as connection:
-            again = await store.store_inbound(connection, "c_store", "where is my parcel", None, "k1")
-        async with engine.begin() as connection:
-            # The first attempt lost its connection after the INSERT: the line is its own.
-            retried = await store.store_inbound(connection, "c_store", "where is my parcel", None, "k1", retrying=True)
-        async with engine.begin() as connection:
-            other = await store.store_inbound(connection, "c_store", "thanks", "/thank", "k2")
-        async with engine.begin() as connection:
-            missing = await store.store_inbound(connection, "c_nobody", "hello", None, "k3")
-    finally:
-        await engine.dispose()
+            return await store.store_inbound(connection, conversation_id, text, payload, client_id, retrying=retrying)
+
+    first = await receive("c_store", "where is my parcel", None, "k1")
+    again = await receive("c_store", "where is my parcel", None, "k1")
+    # The first attempt lost its connection after the INSERT: the line is its own.
+    retried = await receive("c_store", "where is my parcel", None, "k1", retrying=True)
+    other = await receive("c_store", "thanks", "/thank", "k2")
+    missing = await receive("c_nobody", "hello", None, "k3")
     assert first is not None and again is not None and retried is not None and other is not None
     assert (first.repeated, again.repeated, retried.repeated, other.repeated) == (False, True, False, False)
     assert first.mode == "bot" and first.channel == "webchat"
@@ -46,17 +53,11 @@ async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, d
     assert await lines_in(sessions, "c_store") == 2
 
 
-async def test_bot_lines_come_back_in_order_with_their_ids(sessions, database_url: str) -> None:
-    async with sessions.begin() as session:
-        session.add(Conversation(id="c_lines", channel="webchat", mode="bot"))
-    engine = autocommit(make_engine(database_url, ping=False))
-    try:
-        async with engine.begin() as connection:
-            stored = await store.insert_lines(connection, store.bot_rows(
-                "c_lines", [("one", []), ("two", [{"title": "Yes", "payload": "/affirm"}])]
-            ))
-    finally:
-        await engine.dispose()
+async def test_bot_lines_come_back_in_order_with_their_ids(sessions, engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        stored = await store.insert_lines(connection, store.bot_rows(
+            "c_lines", [("one", []), ("two", [{"title": "Yes", "payload": "/affirm"}])]
+        ))
     frames = [store.message_frame(line) for line in stored]
     assert [f["text"] for f in frames] == ["one", "two"] and frames[0]["id"] < frames[1]["id"]
     assert frames[1]["buttons"] == [{"title": "Yes", "payload": "/affirm"}] and frames[0]["from"] == "bot"
@@ -65,12 +66,11 @@ async def test_bot_lines_come_back_in_order_with_their_ids(sessions, database_ur
     assert [(m.id, m.text) for m in kept] == [(f["id"], f["text"]) for f in frames]
 
 
-async def test_a_restarted_database_connection_is_retried_once(sessions, database_url: str) -> None:
+async def test_a_restarted_database_connection_is_retried_once(engine: AsyncEngine, database_url: str) -> None:
     """The per-message engine does not ping before each use; a connection the server dropped
     fails once, and the unit of work runs again on a new one."""
     if not database_url.startswith("postgresql"):
         pytest.skip("a SQLite file has no server connection to lose")
-    engine = autocommit(make_engine(database_url, ping=False))
     attempts: list[bool] = []
 
     async def work(first_attempt: bool) -> int:
@@ -89,13 +89,10 @@ async def test_a_restarted_database_connection_is_retried_once(sessions, databas
             ))
         await admin.dispose()
 
-    try:
-        await drop_connections()
-        assert await retry_if_reconnected(work) == 42
-        assert attempts == [True, False]
+    await drop_connections()
+    assert await retry_if_reconnected(work) == 42
+    assert attempts == [True, False]
 
-        await drop_connections()
-        with pytest.raises(DBAPIError):  # without the retry the customer's message would fail
-            await work(True)
-    finally:
-        await engine.dispose()
+    await drop_connections()
+    with pytest.raises(DBAPIError):  # without the retry the customer's message would fail
+        await work(True)
