@@ -49,6 +49,9 @@ def phase_figures(turns: list[Turn], seconds: float) -> dict[str, Any]:
     ok = [t.latency_ms for t in answered if t.latency_ms is not None]
     errors = Counter(t.error for t in turns if t.error)
     typing = [t.typing_off_ms for t in answered if t.typing_off_ms is not None]
+    delivered = [t for t in answered if t.typing_off_ms is not None]
+    delivery = [(t.latency_ms or 0.0) - (t.typing_off_ms or 0.0) for t in delivered]
+    own = [t.echo_ms + d for t, d in zip(delivered, delivery) if t.echo_ms is not None]
     by_step: dict[str, list[float]] = {}
     for t in answered:
         by_step.setdefault(t.step, []).append(t.latency_ms or 0.0)
@@ -64,15 +67,10 @@ def phase_figures(turns: list[Turn], seconds: float) -> dict[str, Any]:
         # Gateway only: when Rasa's answer reached the gateway (typing off), and how long the
         # gateway then took to store and deliver the replies.
         "typing_off_p50_ms": percentile(typing, 50) if typing else None,
-        "delivery_p50_ms": percentile(
-            [(t.latency_ms or 0.0) - t.typing_off_ms for t in answered if t.typing_off_ms is not None], 50,
-        ) if typing else None,
+        "delivery_p50_ms": percentile(delivery, 50) if delivery else None,
         # The gateway's own time in the same turn, so Rasa's jitter is not in it: until the
         # customer's stored line came back (receive, store, echo), plus delivery.
-        "own_p50_ms": percentile(
-            [t.echo_ms + (t.latency_ms or 0.0) - t.typing_off_ms for t in answered
-             if t.typing_off_ms is not None and t.echo_ms is not None], 50,
-        ) if typing else None,
+        "own_p50_ms": percentile(own, 50) if own else None,
         # The script's messages differ a lot in cost (a form step calls the action server), so
         # compare gateway and raw per message too, not only over the mix.
         "p50_by_step_ms": {step: percentile(values, 50) for step, values in sorted(by_step.items())},

@@ -39,12 +39,13 @@ class Router:
         company: Company,
         on_queue_change: Callable[[], Any] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
-        engine: AsyncEngine | None = None,
+        *,
+        engine: AsyncEngine,
     ) -> None:
         self.sessions = sessions
-        # The per-message paths: Core statements on the engine, autocommit on PostgreSQL,
-        # without a ping per checkout (they retry on a lost connection instead).
-        self.engine = autocommit(engine or sessions.kw["bind"])
+        # The per-message paths: Core statements on `engine` (made without a ping per
+        # checkout; they retry on a lost connection instead), autocommit on PostgreSQL.
+        self.engine = autocommit(engine)
         self.rasa = rasa
         self.hub = hub
         self.texts = texts
@@ -116,7 +117,7 @@ class Router:
             await self._bot_unavailable(conversation_id, channel)
 
     async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
-        """All of a turn's replies are stored in one transaction, then delivered in order."""
+        """All of a turn's replies are stored in one INSERT, then delivered in order."""
         lines = []
         for reply in replies:
             text = reply.get("text") or ""

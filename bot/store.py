@@ -22,12 +22,9 @@ LINE_COLUMNS = tuple(
     _messages.c[name] for name in ("id", "sender", "agent_name", "text", "buttons", "created_at", "client_id")
 )
 _INSERT_LINES = insert(_messages).returning(*LINE_COLUMNS)
+# Where a customer message goes (the conversation's mode and channel), and the line its
+# client_id was stored as if the client sent it before (a NULL client_id matches nothing).
 _ROUTE = (
-    select(_conversations.c.mode, _conversations.c.channel)
-    .where(_conversations.c.id == bindparam("conversation_id"))
-)
-# The same, and the line this client_id was stored as, if the client sent it before.
-_ROUTE_OR_REPEAT = (
     select(_conversations.c.mode, _conversations.c.channel, *LINE_COLUMNS)
     .select_from(_conversations.outerjoin(_messages, and_(
         _messages.c.conversation_id == _conversations.c.id, _messages.c.client_id == bindparam("client_id"),
@@ -114,14 +111,11 @@ async def store_inbound(
     the duplicate check cannot race with its own first copy. None when the conversation does
     not exist. `retrying`: the first attempt lost its connection, so a line found by its
     client_id may be that attempt's own and was never routed."""
-    if client_id:
-        params = {"conversation_id": conversation_id, "client_id": client_id}
-        found = (await connection.execute(_ROUTE_OR_REPEAT, params)).first()
-    else:
-        found = (await connection.execute(_ROUTE, {"conversation_id": conversation_id})).first()
+    params = {"conversation_id": conversation_id, "client_id": client_id}
+    found = (await connection.execute(_ROUTE, params)).first()
     if found is None:
         return None
-    if client_id and found.id is not None:
+    if found.id is not None:
         return Inbound(line=found, repeated=not retrying, mode=found.mode, channel=found.channel)
     (line,) = await insert_lines(
         connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id)]

@@ -32,7 +32,7 @@ async def engine(sessions, database_url: str) -> AsyncIterator[AsyncEngine]:  # 
 
 
 async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, engine: AsyncEngine) -> None:
-    async def receive(conversation_id: str, text: str, payload: str | None, client_id: str,
+    async def receive(conversation_id: str, text: str, payload: str | None, client_id: str | None,
                       retrying: bool = False) -> store.Inbound | None:
         async with engine.begin() as connection:
             return await store.store_inbound(connection, conversation_id, text, payload, client_id, retrying=retrying)
@@ -43,6 +43,8 @@ async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, e
     retried = await receive("c_store", "where is my parcel", None, "k1", retrying=True)
     other = await receive("c_store", "thanks", "/thank", "k2")
     missing = await receive("c_nobody", "hello", None, "k3")
+    # Without a client_id (a channel that sends none) nothing counts as a resend.
+    plain = [await receive("c_store", "ok", None, None) for _ in range(2)]
     assert first is not None and again is not None and retried is not None and other is not None
     assert (first.repeated, again.repeated, retried.repeated, other.repeated) == (False, True, False, False)
     assert first.mode == "bot" and first.channel == "webchat"
@@ -50,7 +52,8 @@ async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, e
     assert store.message_frame(first.line)["text"] == "where is my parcel"
     assert store.message_frame(other.line)["client_id"] == "k2"
     assert missing is None
-    assert await lines_in(sessions, "c_store") == 2
+    assert [p is not None and not p.repeated for p in plain] == [True, True]
+    assert await lines_in(sessions, "c_store") == 4
 
 
 async def test_bot_lines_come_back_in_order_with_their_ids(sessions, engine: AsyncEngine) -> None:
