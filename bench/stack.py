@@ -92,6 +92,7 @@ class Stack:
     token: str
     database_url: str
     options: StackOptions
+    tracker_store_url: str = ""
     services: list[Service] = field(default_factory=list)
     startup_seconds: float | None = None
 
@@ -181,10 +182,11 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
     rasa_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(options.engines)]
     token = secrets.token_urlsafe(16)
     database_url = options.database_url or f"sqlite:///{workdir / 'caredesk.db'}"
+    tracker_store_url = options.tracker_store_url or f"sqlite:///{workdir / 'tracker.db'}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "TRACKER_STORE_URL": options.tracker_store_url or f"sqlite:///{workdir / 'tracker.db'}",
+        "TRACKER_STORE_URL": tracker_store_url,
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
         "LOCK_STORE": options.lock_store,
         "REDIS_HOST": options.redis_host,
@@ -204,7 +206,7 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
     env.pop("GATEWAY_PUBLIC_URL", None)
     migrate(env)
     gateway_url = f"http://127.0.0.1:{gateway_port}" if options.gateway else None
-    stack = Stack(rasa_urls, gateway_url, token, database_url, options)
+    stack = Stack(rasa_urls, gateway_url, token, database_url, options, tracker_store_url)
     began = time.monotonic()
     try:
         stack.services.append(_spawn(

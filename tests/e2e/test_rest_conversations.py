@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from actions.db.models import Feedback, Handoff, Ticket
 from actions.db.session import make_engine, make_sessions
@@ -37,10 +37,12 @@ class Chat:
     def __init__(self, http: aiohttp.ClientSession, stack: Stack) -> None:
         self.http, self.stack, self.sender = http, stack, f"e2e-{uuid.uuid4().hex[:8]}"
         self.turns = 0
+        self.said: list[str] = []
 
     async def say(self, text: str) -> list[dict[str, Any]]:
         engine = self.stack.rasa_urls[self.turns % len(self.stack.rasa_urls)]
         self.turns += 1
+        self.said.append(text)
         async with self.http.post(
             f"{engine}/webhooks/rest/webhook",
             json={"sender": self.sender, "message": text},
@@ -68,6 +70,18 @@ async def rows(stack: Stack, model: type, sender: str) -> list[Any]:
     try:
         async with make_sessions(engine)() as session:
             return list((await session.scalars(select(model).where(model.conversation_id == sender))).all())
+    finally:
+        await engine.dispose()
+
+
+async def user_lines_in_tracker_store(stack: Stack, sender: str) -> list[str]:
+    """What Rasa's tracker store holds of the customer's messages, read from its database."""
+    engine = make_engine(async_database_url(stack.tracker_store_url))
+    try:
+        async with engine.connect() as connection:
+            data = await connection.scalars(
+                text("SELECT data FROM events WHERE sender_id = :s AND type_name = 'user' ORDER BY id"), {"s": sender})
+            return [json.loads(row)["text"] for row in data]
     finally:
         await engine.dispose()
 
@@ -108,6 +122,9 @@ async def test_complaint_becomes_a_ticket_and_a_rating(stack: Stack, http: aioht
     [feedback] = await rows(stack, Feedback, chat.sender)
     assert (feedback.rating, feedback.comment, feedback.ticket_id) == (4, "Quick and friendly, thank you", ticket.id)
     assert feedback.channel == "rest"
+    # Every message is in Rasa's SQL tracker store (CareDesk's caching subclass writes each
+    # event at once), whichever Rasa process handled it.
+    assert await user_lines_in_tracker_store(stack, chat.sender) == chat.said
 
 
 async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, http: aiohttp.ClientSession) -> None:

@@ -1,0 +1,122 @@
+"""Rasa's SQL tracker store, keeping the conversations this process handles in memory.
+
+Loading a conversation was the largest share of Rasa's own work per message: every event of
+the session fetched as an ORM row, decoded and replayed into a tracker object, only to be
+thrown away after the reply. The gateway sends each conversation to the same Rasa process,
+and Rasa's lock store lets one message per conversation through at a time, so that process
+usually still holds the tracker it saved after the previous message. One small query (how
+many rows the conversation has, and the newest id) tells whether the database still matches
+it; when anything else wrote in between (another Rasa process, the HTTP API), or the last
+message failed before its tracker was saved, the tracker is loaded from the database as
+before. The database stays the only source of truth: every event is written at once.
+
+Configured in endpoints.yml (`type: engine.tracker_store.CachedSQLTrackerStore`); runs in
+the Rasa server's process, so it imports only Rasa and its SQLAlchemy 1.4. Creating it also
+installs engine/speedups.py, the only way into Rasa's process that open-source Rasa offers.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event, SessionStarted
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from engine import speedups
+
+logger = logging.getLogger(__name__)
+
+Fingerprint = tuple[int, Optional[int]]  # rows of the conversation, newest row id
+
+
+@dataclass
+class _Held:
+    tracker: DialogueStateTracker
+    stored: int  # how many of the tracker's events are in the database
+    fingerprint: Fingerprint
+
+
+class CachedSQLTrackerStore(SQLTrackerStore):
+    """`SQLTrackerStore` that keeps up to `cache_size` recent trackers of this process."""
+
+    def __init__(self, *args: Any, cache_size: int | str = 256, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        speedups.install()  # Rasa creates its tracker store at start-up; see engine/speedups.py
+        self.cache_size = int(cache_size)
+        self._held: OrderedDict[str, _Held] = OrderedDict()
+        if self.event_broker is not None:
+            # Rasa finds the events to stream by retrieving the stored tracker, which must
+            # then be a different object from the one being saved.
+            logger.info("An event broker is configured: trackers are not kept in memory.")
+            self.cache_size = 0
+
+    def _fingerprint(self, connection: sa.engine.Connection, sender_id: str) -> Fingerprint:
+        events = self.SQLEvent.__table__
+        count, newest = connection.execute(
+            sa.select(sa.func.count(), sa.func.max(events.c.id)).where(events.c.sender_id == sender_id)
+        ).one()
+        return int(count), newest
+
+    def _hold(self, tracker: DialogueStateTracker, fingerprint: Fingerprint) -> None:
+        if self.cache_size <= 0 or tracker.events.maxlen is not None:
+            return  # with a capped event history, the tracker's length no longer counts saves
+        self._held[tracker.sender_id] = _Held(tracker, len(tracker.events), fingerprint)
+        self._held.move_to_end(tracker.sender_id)
+        while len(self._held) > self.cache_size:
+            self._held.popitem(last=False)
+
+    async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        held = self._held.pop(sender_id, None)
+        if held is not None and len(held.tracker.events) == held.stored:
+            with self.engine.connect() as connection:
+                fingerprint = self._fingerprint(connection, sender_id)
+            if fingerprint == held.fingerprint:
+                self._held[sender_id] = held  # most recently used again
+                return held.tracker
+            logger.debug("Conversation %s changed in the database; loading it again.", sender_id)
+        # Not held, changed elsewhere, or a failed turn left unsaved events on it: load it.
+        with self.engine.connect() as connection:
+            fingerprint = self._fingerprint(connection, sender_id)
+        tracker = await super().retrieve(sender_id)
+        if tracker is not None:
+            self._hold(tracker, fingerprint)
+        return tracker
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        held = self._held.get(tracker.sender_id)
+        if held is None or held.tracker is not tracker or len(tracker.events) < held.stored:
+            # A tracker this store did not hand out: Rasa's own save works out what is new.
+            await super().save(tracker)
+            with self.engine.connect() as connection:
+                self._hold(tracker, self._fingerprint(connection, tracker.sender_id))
+            return
+        new = list(itertools.islice(tracker.events, held.stored, None))
+        with self.engine.begin() as connection:
+            if new:
+                connection.execute(self.SQLEvent.__table__.insert(), [self._row(tracker.sender_id, e) for e in new])
+            fingerprint = self._fingerprint(connection, tracker.sender_id)
+        if any(isinstance(event, SessionStarted) for event in new):
+            # A new session began on this tracker: loading it from the database gives only the
+            # new session's events, as Rasa's own store would, so let the next message do that.
+            self._held.pop(tracker.sender_id, None)
+        else:
+            self._hold(tracker, fingerprint)
+
+    @staticmethod
+    def _row(sender_id: str, event: Event) -> dict[str, Any]:
+        """The columns Rasa's SQL tracker store writes for an event."""
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }
