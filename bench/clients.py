@@ -78,16 +78,22 @@ class GatewayCustomer(Customer):
         super().__init__(session, timeout)
         self.ws_url, self.probe_text = ws_url, probe_text
 
+    async def connect(self) -> tuple[aiohttp.ClientWebSocketResponse, str]:
+        """A new chat: the socket and the conversation id from the gateway's hello."""
+        ws = await self.session.ws_connect(
+            self.ws_url, headers={"Origin": ORIGIN}, timeout=aiohttp.ClientWSTimeout(ws_close=5),
+        )
+        hello = await ws.receive_json(timeout=self.timeout)
+        if hello.get("type") != "hello":
+            await ws.close()
+            raise aiohttp.ClientError(f"expected hello, got {hello.get('type')}")
+        return ws, str(hello["conversation_id"])
+
     async def converse(self, steps: list[Step], keep_going: KeepGoing, think: float, record: Record) -> None:
         started = time.perf_counter()
         try:
-            ws = await self.session.ws_connect(
-                self.ws_url, headers={"Origin": ORIGIN}, timeout=aiohttp.ClientWSTimeout(ws_close=5),
-            )
-            hello = await ws.receive_json(timeout=self.timeout)
-            if hello.get("type") != "hello":
-                raise aiohttp.ClientError(f"expected hello, got {hello.get('type')}")
-        except (aiohttp.ClientError, *TIMEOUTS, ValueError):
+            ws, _ = await self.connect()
+        except (aiohttp.ClientError, *TIMEOUTS, ValueError, KeyError):
             record(Turn(started, None, "http", "(connect)"))
             await asyncio.sleep(1)  # a refused connection must not become a busy loop
             return

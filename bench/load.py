@@ -27,6 +27,7 @@ import aiohttp
 from tqdm import tqdm
 
 from bench.clients import Customer, GatewayCustomer, RestCustomer, Turn, probe_reply
+from bench.paired import paired_overhead
 from bench.metrics import latency_summary, percentile, ratio
 from bench.script import conversation
 from bench.settings import BenchSettings, capacity_levels
@@ -212,9 +213,10 @@ async def warm_up(stack: Stack, settings: BenchSettings) -> str:
 async def _measure(stack: Stack, settings: BenchSettings) -> dict[str, Any]:
     probe = await warm_up(stack, settings)
     with MemoryPeak(stack.pids) as memory:
+        paired = await paired_overhead(stack, settings, probe)
         levels = await closed_loop(stack, settings, probe)
         cap = await capacity(stack, settings, probe)
-    return {"closed_loop": levels, "capacity": cap, "memory_peak_mib": memory.peak}
+    return {"paired_one_customer": paired, "closed_loop": levels, "capacity": cap, "memory_peak_mib": memory.peak}
 
 
 def _run_async(coroutine: Coroutine[Any, Any, T]) -> T:
