@@ -72,17 +72,15 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._held.popitem(last=False)
 
     async def retrieve(self, sender_id: str) -> Optional[DialogueStateTracker]:
+        if self.cache_size <= 0:
+            return await super().retrieve(sender_id)
         held = self._held.pop(sender_id, None)
-        if held is not None and len(held.tracker.events) == held.stored:
-            with self.engine.connect() as connection:
-                fingerprint = self._fingerprint(connection, sender_id)
-            if fingerprint == held.fingerprint:
-                self._held[sender_id] = held  # most recently used again
-                return held.tracker
-            logger.debug("Conversation %s changed in the database; loading it again.", sender_id)
-        # Not held, changed elsewhere, or a failed turn left unsaved events on it: load it.
         with self.engine.connect() as connection:
             fingerprint = self._fingerprint(connection, sender_id)
+        if held is not None and len(held.tracker.events) == held.stored and fingerprint == held.fingerprint:
+            self._held[sender_id] = held  # most recently used again
+            return held.tracker
+        # Not held, changed elsewhere, or a failed turn left unsaved events on it: load it.
         tracker = await super().retrieve(sender_id)
         if tracker is not None:
             self._hold(tracker, fingerprint)
@@ -93,8 +91,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         if held is None or held.tracker is not tracker or len(tracker.events) < held.stored:
             # A tracker this store did not hand out: Rasa's own save works out what is new.
             await super().save(tracker)
-            with self.engine.connect() as connection:
-                self._hold(tracker, self._fingerprint(connection, tracker.sender_id))
+            if self.cache_size > 0:
+                with self.engine.connect() as connection:
+                    self._hold(tracker, self._fingerprint(connection, tracker.sender_id))
             return
         new = list(itertools.islice(tracker.events, held.stored, None))
         with self.engine.begin() as connection:
