@@ -1,11 +1,27 @@
-"""A fix for a hot spot inside Rasa 3.6, found with a profiler (docs/benchmark.md).
+"""Fixes for hot spots inside Rasa 3.6, found with a profiler (docs/benchmark.md).
 
-Rasa checks every action server response with `jsonschema.validate(result, schema)`. That
+1. Rasa checks every action server response with `jsonschema.validate(result, schema)`. That
 call first checks the schema itself against JSON Schema's meta-schema and builds a new
 validator, on every response, although the schema never changes: 10-12 % of a Rasa
 process's time under load. `install()` makes the check compile the schema once and then
 validate each response against it, exactly as strictly as before (an invalid response still
 raises `jsonschema.ValidationError`).
+
+2. Each call to the action server (every custom action and every form step's validation)
+opened a new HTTP client session and TCP connection, and encoded the whole conversation with
+the standard library's `json`: together about 8 % of a Rasa process's time. Each endpoint
+now keeps one session with keep-alive connections and encodes with `ujson` (a dependency
+of Rasa's web server); requests, timeouts and errors are otherwise exactly Rasa's.
+
+3. Every prediction and every parse runs part of the model's graph through `dask`, which
+plans the run anew each time (the needed sub-graph, a task order, its bookkeeping) and
+formats a debug message holding the inputs even when debug logging is off: about 6 % of the
+time. The plan of each set of targets is now made once and the nodes run in that order,
+in the one thread Rasa's dask scheduler used anyway; each node runs exactly as before.
+
+4. Rasa's processor and its rule and memoization policies deep-copy the conversation's
+states and events for debug log lines on every prediction, also when those lines are
+dropped (about 5 %). The copies are now made only when debug logging is on.
 
 Rasa has no plugin hook for this in its open-source edition, so the tracker store, which
 Rasa creates from endpoints.yml when it starts, calls `install()`. It changes nothing unless
@@ -13,13 +29,24 @@ Rasa is the version it was written and tested against.
 """
 from __future__ import annotations
 
+import asyncio
+import copy
 import functools
 import logging
+import types
 from typing import Any
 
+import aiohttp
 import rasa
+import ujson
+from aiohttp.client_exceptions import ContentTypeError
 from jsonschema import Draft7Validator, ValidationError, exceptions, validators
 from rasa.core.actions.action import RemoteAction
+from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.graph import GraphSchema
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +69,129 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     raise error
 
 
+# Below the action server's (Sanic's) keep-alive of 5 s, so the client never reuses a
+# connection the server is just closing.
+KEEPALIVE_SECONDS = 2.0
+_SESSION = "_caredesk_session"
+
+
+def _session(endpoint: EndpointConfig) -> aiohttp.ClientSession:
+    """The endpoint's long-lived session on the running event loop (a new one if the loop
+    changed, as in tests that run several loops)."""
+    session: aiohttp.ClientSession | None = endpoint.__dict__.get(_SESSION)
+    loop = asyncio.get_running_loop()
+    if session is None or session.closed or session._loop is not loop:
+        auth = (aiohttp.BasicAuth(endpoint.basic_auth["username"], endpoint.basic_auth["password"])
+                if endpoint.basic_auth else None)
+        session = aiohttp.ClientSession(  # Rasa's headers, auth and timeout, a kept connection
+            headers=endpoint.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            json_serialize=ujson.dumps,
+            connector=aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS, limit=0),
+        )
+        endpoint.__dict__[_SESSION] = session
+    return session
+
+
+async def _request(self: EndpointConfig, method: str = "post", subpath: str | None = None,
+                   content_type: str | None = "application/json", compress: bool = False, **kwargs: Any) -> Any:
+    """`EndpointConfig.request` on a kept session (Rasa 3.6.21's, otherwise unchanged; an
+    endpoint with a CA file keeps Rasa's own path)."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    headers.update(kwargs.pop("headers", {}))
+    if self.headers:
+        headers.update(self.headers)
+    async with _session(self).request(
+        method, concat_url(self.url, subpath), headers=headers, params=self.combine_parameters(kwargs),
+        compress=compress, **kwargs,
+    ) as response:
+        if response.status >= 400:
+            raise ClientResponseError(response.status, response.reason, await response.content.read())
+        try:
+            return await response.json(loads=ujson.loads)
+        except ContentTypeError:
+            return None
+
+
+_rasa_request = EndpointConfig.request
+
+
+async def _kept_or_rasas(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
+    if self.cafile:
+        return await _rasa_request(self, *args, **kwargs)
+    return await _request(self, *args, **kwargs)
+
+
+_PLANS = "_caredesk_plans"
+DASK_RUN = DaskGraphRunner.run  # Rasa's own, for the checks that compare the two
+
+
+def _plan(schema: GraphSchema, targets: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
+    """The nodes the targets need, each after what it needs (dask's order is one of these
+    too), with the names of its inputs."""
+    order: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen or name not in schema.nodes:
+            return  # done, or an input placeholder
+        seen.add(name)
+        needs = tuple(schema.nodes[name].needs.values())
+        for dependency in needs:
+            visit(dependency)
+        order.append((name, needs))
+
+    for target in targets:
+        visit(target)
+    return order
+
+
+def _run_graph(self: DaskGraphRunner, inputs: dict[str, Any] | None = None,
+               targets: list[str] | None = None) -> dict[str, Any]:
+    """`DaskGraphRunner.run` with the plan kept: same inputs, same outputs, same errors."""
+    run_targets = tuple(targets if targets else self._graph_schema.target_names)
+    plans: dict[tuple[str, ...], list[tuple[str, tuple[str, ...]]]] = self.__dict__.setdefault(_PLANS, {})
+    plan = plans.get(run_targets)
+    if plan is None:
+        plan = plans[run_targets] = _plan(self._graph_schema, run_targets)
+    # As in dask's graph: an input is the pair (name, value), like a node's output, and a
+    # name nothing provides is passed on as the bare name (the node then reports it).
+    results: dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if isinstance(value, str) and value in self._graph_schema.nodes:
+            raise GraphRunError(f"Input value '{value}' clashes with a node name. Make sure that none of the "
+                                f"input names passed to the `run` method are the same as node names in the graph schema.")
+        results[name] = (name, value)
+    nodes = self._instantiated_nodes
+    try:
+        for name, needs in plan:
+            results[name] = nodes[name](*(results.get(dependency, dependency) for dependency in needs))
+    except RuntimeError as e:
+        raise GraphRunError("Error running runner.") from e
+    return dict(results[target] for target in run_targets)
+
+
+def _debug_only_deepcopy(value: Any, memo: Any = None) -> Any:
+    """For arguments of debug log lines only: a copy when those lines are written."""
+    return copy.deepcopy(value, memo) if logging.getLogger("rasa").isEnabledFor(logging.DEBUG) else value
+
+
+def _install_debug_only_copies() -> None:
+    from rasa.core import processor
+    from rasa.core.policies import memoization, rule_policy
+
+    # In these modules `copy.deepcopy` appears only in debug log lines (Rasa 3.6.21).
+    shim = types.SimpleNamespace(copy=copy.copy, deepcopy=_debug_only_deepcopy, Error=copy.Error)
+    for module in (processor, memoization, rule_policy):
+        module.copy = shim  # type: ignore[attr-defined]
+
+
 def install() -> bool:
     """Returns whether the fix is in place."""
     if rasa.__version__ != TESTED_RASA:
         logger.warning("Rasa %s is not %s: its action response check is left as it is.", rasa.__version__, TESTED_RASA)
         return False
     RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
+    EndpointConfig.request = _kept_or_rasas  # type: ignore[method-assign]
+    DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
+    _install_debug_only_copies()
     return True

@@ -96,16 +96,28 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                     self._hold(tracker, self._fingerprint(connection, tracker.sender_id))
             return
         new = list(itertools.islice(tracker.events, held.stored, None))
-        with self.engine.begin() as connection:
-            if new:
-                connection.execute(self.SQLEvent.__table__.insert(), [self._row(tracker.sender_id, e) for e in new])
-            fingerprint = self._fingerprint(connection, tracker.sender_id)
+        fingerprint = held.fingerprint
+        if new:
+            with self.engine.begin() as connection:
+                fingerprint = (held.fingerprint[0] + len(new), self._insert(connection, tracker.sender_id, new))
         if any(isinstance(event, SessionStarted) for event in new):
             # A new session began on this tracker: loading it from the database gives only the
             # new session's events, as Rasa's own store would, so let the next message do that.
             self._held.pop(tracker.sender_id, None)
         else:
             self._hold(tracker, fingerprint)
+
+    def _insert(self, connection: sa.engine.Connection, sender_id: str, new: list[Event]) -> Optional[int]:
+        """Write the events; returns the newest row id of the conversation. The row count is
+        not read back but counted (held + new): had another process written in between, the
+        next retrieve sees a different count or newest id and loads the conversation again."""
+        events = self.SQLEvent.__table__
+        # An executemany of one cached statement: a multi-row INSERT ... RETURNING would be
+        # compiled anew for every message, which cost more than the extra query below.
+        connection.execute(events.insert(), [self._row(sender_id, e) for e in new])
+        newest: Optional[int] = connection.execute(
+            sa.select(sa.func.max(events.c.id)).where(events.c.sender_id == sender_id)).scalar()
+        return newest
 
     @staticmethod
     def _row(sender_id: str, event: Event) -> dict[str, Any]:

@@ -1,22 +1,32 @@
 """Checks of engine/ that need Rasa, so they run in .venv-rasa: `python rasa_side.py DB_URL`.
 tests/engine/test_engine.py runs this file and expects every check's name on stdout.
 
-Each check compares CachedSQLTrackerStore with Rasa's own SQLTrackerStore on the same
-database, which stays the one source of truth."""
+The tracker store checks compare CachedSQLTrackerStore with Rasa's own SQLTrackerStore on the
+same database, which stays the one source of truth; the lock checks compare the Redis lock
+with Rasa's own RedisLockStore on the same Redis ($REDIS_HOST/$REDIS_PORT, database 4)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sys
+import uuid
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import jsonschema
+from aiohttp import web
 from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
+from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from engine import speedups
+from engine import lock_store, speedups
 from engine.tracker_store import CachedSQLTrackerStore
 
 DOMAIN = Domain.from_yaml("""
@@ -85,6 +95,19 @@ async def another_process_writing_forces_a_reload(url: str) -> None:
     assert fresh is not None and fresh.get_slot("order_number") == "two"
     await turn(a, "c2", "three")
     assert dicts(await b.retrieve("c2")) == dicts(await plain(url).retrieve("c2"))
+
+
+@check
+async def a_write_between_retrieve_and_save_forces_a_reload(url: str) -> None:
+    a, b = cached(url), cached(url)
+    await turn(a, "c9", "one")
+    tracker = await a.get_or_create_tracker("c9")  # a's next message starts ...
+    await turn(b, "c9", "two")  # ... while another process saves one for the same conversation
+    tracker.update(UserUttered("three", {"name": "greet", "confidence": 0.9}))
+    await a.save(tracker)
+    again = await a.retrieve("c9")
+    assert again is not tracker, "the held tracker lacks b's events: it must not be used again"
+    assert dicts(again) == dicts(await plain(url).retrieve("c9"))
 
 
 @check
@@ -166,6 +189,140 @@ async def action_server_responses_are_still_checked(url: str) -> None:
             assert "action_x" in error.message
         else:
             raise AssertionError(f"{result!r} was accepted")
+
+
+def redis_config(**extra: Any) -> EndpointConfig:
+    return EndpointConfig(url=os.environ.get("REDIS_HOST") or "127.0.0.1", type="engine.lock_store.CareDeskLockStore",
+                          port=os.environ.get("REDIS_PORT") or "6379", db="4", key_prefix="enginecheck", **extra)
+
+
+@check
+async def redis_lock_lets_one_message_through_at_a_time_in_order(url: str) -> None:
+    first, second = (lock_store.create(redis_config(backend="redis")) for _ in range(2))  # two Rasa processes
+    assert isinstance(first, lock_store.AtomicRedisLockStore)
+    conversation, log = f"lock-{uuid.uuid4().hex}", []
+
+    async def message(store: Any, index: int) -> None:
+        await asyncio.sleep(index * 0.01)  # arrive in this order
+        async with store.lock(conversation, wait_time_in_seconds=0.02):
+            log.append(("in", index))
+            await asyncio.sleep(0.05)
+            log.append(("out", index))
+
+    await asyncio.gather(*(message(first if i % 2 else second, i) for i in range(4)))
+    assert log == [(step, i) for i in range(4) for step in ("in", "out")], log
+    assert first.red.get(first.key_prefix + conversation) is None, "the lock is removed when nobody waits"
+
+
+@check
+async def redis_lock_keeps_rasas_format_and_two_round_trips(url: str) -> None:
+    ours = lock_store.create(redis_config(backend="redis"))
+    rasas = RedisLockStore(host=os.environ.get("REDIS_HOST") or "127.0.0.1",
+                           port=int(os.environ.get("REDIS_PORT") or 6379), db=4, key_prefix="enginecheck")
+    conversation = f"lock-{uuid.uuid4().hex}"
+    mine = ours.issue_ticket(conversation)
+    theirs = rasas.issue_ticket(conversation)  # Rasa's own store reads and extends our lock
+    lock = rasas.get_lock(conversation)
+    assert lock is not None and (mine, theirs, lock.now_serving) == (0, 1, 0)
+    ours.cleanup(conversation, mine)
+    lock = rasas.get_lock(conversation)
+    assert lock is not None and lock.now_serving == 1
+    ours.cleanup(conversation, theirs)
+    assert rasas.get_lock(conversation) is None
+    ours.issue_ticket(conversation, lock_lifetime=0.01)  # a crashed process's ticket expires
+    await asyncio.sleep(0.05)
+    calls = []
+    command = ours.red.execute_command
+    ours.red.execute_command = lambda *a, **k: calls.append(a[0]) or command(*a, **k)  # type: ignore[method-assign]
+    async with ours.lock(conversation, wait_time_in_seconds=0.01):
+        pass
+    assert len(calls) == 2, f"one round trip to take the lock and one to give it back, not {calls}"
+    assert rasas.get_lock(conversation) is None
+    assert isinstance(lock_store.CareDeskLockStore(redis_config(backend="in_memory")), InMemoryLockStore)
+    assert isinstance(lock_store.CareDeskLockStore(redis_config(backend="redis")), lock_store.AtomicRedisLockStore)
+
+
+@check
+async def action_server_connection_is_kept(url: str) -> None:
+    """Rasa's request, on one kept connection: same answers, same errors."""
+    peers: set[Any] = set()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        if request.path.endswith("/plain"):
+            return web.Response(text="not json")
+        body = await request.json()
+        if body.get("fail"):
+            return web.json_response({"error": "no"}, status=400)
+        return web.json_response({"echo": body, "token": request.query.get("token")})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        assert speedups.install()
+        endpoint = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook", token="t0k")
+        for n in range(3):
+            answer = await endpoint.request(json={"n": n, "text": "caf\u00e9 / ok"}, method="post")
+            assert answer == {"echo": {"n": n, "text": "caf\u00e9 / ok"}, "token": "t0k"}, answer
+        assert await endpoint.request(method="get", subpath="plain") is None
+        try:
+            await endpoint.request(json={"fail": True}, method="post")
+        except ClientResponseError as error:
+            assert error.status == 400
+        else:
+            raise AssertionError("a 400 answer must raise, as in Rasa")
+        assert len(peers) == 1, f"one kept connection, not {len(peers)}"
+        await speedups._session(endpoint).close()
+    finally:
+        await runner.cleanup()
+
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "caredesk.tar.gz"
+SAID = ["hello", "where is my parcel", "I want to make a complaint", "10005533", "asdf qwer",
+        '/inform{"complaint_category":"damaged_item"}', "can I talk to a human", "yes", "no thanks"]
+
+
+@check
+async def the_shipped_model_decides_as_with_rasas_own_runner(url: str) -> None:
+    """Each parse and prediction of the trained bot, with the kept plans and debug-only copies
+    and then with Rasa's dask runner and real copies: the same intents, confidences,
+    entities, next actions and their probabilities."""
+    assert speedups.install()
+    agent = Agent.load(str(MODEL))
+    processor = agent.processor
+    assert processor is not None
+
+    async def decisions() -> list[Any]:
+        tracker = DialogueStateTracker.from_events("check", [ActionExecuted("action_listen")], slots=agent.domain.slots)
+        seen = []
+        for text in SAID:
+            parsed = await agent.parse_message(text)
+            tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed), agent.domain)
+            for _ in range(3):  # up to three actions per message
+                prediction = processor._predict_next_with_tracker(tracker)
+                action = agent.domain.action_names_or_texts[prediction.max_confidence_index]
+                seen.append((text, parsed["intent"], parsed["entities"], action,
+                             [round(p, 6) for p in prediction.probabilities], prediction.policy_name))
+                tracker.update(ActionExecuted(action), agent.domain)
+                if action == "action_listen":
+                    break
+        return seen
+
+    ours = await decisions()
+    kept, logger = DaskGraphRunner.run, logging.getLogger("rasa")
+    level = logger.level
+    DaskGraphRunner.run, _ = speedups.DASK_RUN, logger.setLevel(logging.DEBUG)  # type: ignore[func-returns-value]
+    try:
+        theirs = await decisions()
+    finally:
+        DaskGraphRunner.run = kept  # type: ignore[method-assign]
+        logger.setLevel(level)
+    assert len(ours) >= len(SAID) and ours == theirs, [(a, b) for a, b in zip(ours, theirs) if a != b][:3]
 
 
 async def main(url: str) -> None:
