@@ -26,7 +26,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from engine import lock_store, speedups
+from engine import lock_store, speedups, states
 from engine.tracker_store import CachedSQLTrackerStore
 
 DOMAIN = Domain.from_yaml("""
@@ -317,12 +317,124 @@ async def the_shipped_model_decides_as_with_rasas_own_runner(url: str) -> None:
     kept, logger = DaskGraphRunner.run, logging.getLogger("rasa")
     level = logger.level
     DaskGraphRunner.run, _ = speedups.DASK_RUN, logger.setLevel(logging.DEBUG)  # type: ignore[func-returns-value]
+    DialogueStateTracker.past_states = states.RASA_PAST_STATES  # type: ignore[method-assign]
+    DialogueStateTracker.applied_events = states.RASA_APPLIED_EVENTS  # type: ignore[method-assign]
     try:
         theirs = await decisions()
     finally:
         DaskGraphRunner.run = kept  # type: ignore[method-assign]
+        DialogueStateTracker.past_states = states.past_states  # type: ignore[method-assign]
+        DialogueStateTracker.applied_events = states.applied_events  # type: ignore[method-assign]
         logger.setLevel(level)
     assert len(ours) >= len(SAID) and ours == theirs, [(a, b) for a, b in zip(ours, theirs) if a != b][:3]
+
+
+@check
+async def past_states_are_rasas_after_every_event(url: str) -> None:
+    """Along a conversation with a form, its unhappy path, undos and a restart, the continued
+    states equal Rasa's full replay for every combination of arguments, also after a caller
+    changed the states it got."""
+    from rasa.shared.core.events import (ActionExecutionRejected, ActionReverted, ActiveLoop, FollowupAction,
+                                         Restarted, UserUtteranceReverted)
+
+    assert speedups.install()
+    shipped = Domain.load(str(MODEL.parents[1] / "domain.yml")).as_dict()
+    for name in ("order_number", "complaint_category", "rating"):  # so that slots show in the states
+        shipped["slots"][name]["influence_conversation"] = True
+    domain = Domain.from_dict(shipped)
+    rule_only = {"rule_only_slots": ["requested_slot"], "rule_only_loops": ["feedback_form"]}
+
+    def said(intent: str, **entities: str) -> UserUttered:
+        found = [{"entity": k, "value": v} for k, v in entities.items()]
+        return UserUttered(intent, {"name": intent, "confidence": 1.0}, found)
+
+    script: list[Event] = [
+        ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
+        said("greet"), ActionExecuted("utter_greet", hide_rule_turn=True), ActionExecuted("action_listen"),
+        said("complaint"), ActionExecuted("action_acknowledge_complaint"), ActionExecuted("complaint_form"),
+        ActiveLoop("complaint_form"), SlotSet("requested_slot", "order_number"), ActionExecuted("action_listen"),
+        said("inform", order_number="10005533"), SlotSet("order_number", "10005533"),
+        ActionExecuted("complaint_form"), SlotSet("requested_slot", "complaint_category"),
+        ActionExecuted("action_listen"), said("delivery_time"),
+        ActionExecutionRejected("complaint_form"), ActionExecuted("utter_delivery_time", hide_rule_turn=True),
+        ActionExecuted("complaint_form"), ActionExecuted("action_listen"), said("nonsense"),
+        SlotSet("complaint_category", "other"), UserUtteranceReverted(),  # takes the slot back too said("deny"), ActionExecuted("utter_ask_continue"), ActionReverted(),
+        FollowupAction("complaint_form"), ActionExecuted("complaint_form"), ActiveLoop(None),
+        SlotSet("requested_slot", None), ActionExecuted("action_listen"), said("goodbye"),
+        Restarted(), ActionExecuted("action_listen"), said("greet"), ActionExecuted("utter_greet"),
+        ActionExecuted("action_listen"), said("complaint"), ActionExecuted("complaint_form"),
+        ActiveLoop("complaint_form"), SlotSet("requested_slot", "order_number"),
+    ]
+    for slot, value in (("order_number", "10005533"), ("complaint_category", "damaged_item"),
+                        ("complaint_description", "bent"), ("desired_outcome", "replacement")):
+        # the form's happy path: Rasa drops the turns between two of its executions
+        script += [ActionExecuted("action_listen"), said("inform"), SlotSet(slot, value),
+                   ActionExecuted("complaint_form"), SlotSet("requested_slot", slot)]
+    script += [
+        ActionExecuted("action_listen"), said("payment_methods"), ActionExecutionRejected("complaint_form"),
+        ActionExecuted("utter_payment_methods"), ActionExecuted("complaint_form"),
+        SlotSet("requested_slot", "contact"), ActionExecuted("action_listen"), said("inform"),
+        SlotSet("contact", "a@b.c"), ActionExecuted("complaint_form"), ActiveLoop(None),
+        ActionExecuted("action_submit_complaint"), ActionExecuted("feedback_form"), ActiveLoop("feedback_form"),
+        SlotSet("requested_slot", "rating"), ActionExecuted("action_listen"), said("inform", rating="5"),
+        SlotSet("rating", "5"), ActionExecuted("feedback_form"), SlotSet("requested_slot", "feedback_comment"),
+        ActionExecuted("action_listen"), said("deny"), ActionExecuted("feedback_form"), ActiveLoop(None),
+        ActionExecuted("action_save_feedback"), ActionExecuted("action_listen"),
+    ]
+    tracker = DialogueStateTracker("states", domain.slots)
+    capped = DialogueStateTracker("capped", domain.slots, max_event_history=12)
+    compared = 0
+    for event in script:
+        tracker.update(event, domain)
+        capped.update(event, domain)
+        for one in (tracker, capped):
+            assert one.applied_events() == states.RASA_APPLIED_EVENTS(one), (event, one.sender_id)
+            one.applied_events().clear()  # a caller may change the list it gets
+        for omit in (False, True):
+            for ignore in (False, True):
+                for data in (None, rule_only):
+                    ours = tracker.past_states(domain, omit, ignore, data and dict(data))  # as a copy, like Rasa
+                    theirs = states.RASA_PAST_STATES(tracker, domain, omit, ignore, data)
+                    assert ours == theirs, (event, omit, ignore, data)
+                    if ours:
+                        ours[-1].clear()  # what a careless caller might do
+                    compared += 1
+    assert compared == len(script) * 8
+    # A loop named only after it ran twice changes how Rasa reads those runs: start over.
+    late = DialogueStateTracker("late", domain.slots)
+    for event in [ActionExecuted("action_listen"), said("greet"), ActionExecuted("feedback_form"),
+                  ActionExecuted("action_listen"), said("deny"), ActionExecuted("feedback_form"),
+                  ActiveLoop("feedback_form"), ActionExecuted("action_listen")]:
+        late.update(event, domain)
+        assert late.applied_events() == states.RASA_APPLIED_EVENTS(late), event
+    replays = tracker.__dict__[states._MEMO]
+    assert len(replays) == 8 and all(r.marks for r in replays.values()), "one replay per set of arguments"
+
+
+@check
+async def slots_are_copied_as_copy_copies_them(url: str) -> None:
+    import copy
+
+    from rasa.shared.core import trackers
+
+    assert speedups.install() and trackers.copy.copy is states.shallow_copy
+    domain = Domain.load(str(MODEL.parents[1] / "domain.yml"))
+    assert len(domain.slots) > 10
+    for slot in domain.slots:
+        ours, theirs = states.shallow_copy(slot), copy.copy(slot)
+        assert type(ours) is type(theirs) and ours.__dict__ == theirs.__dict__, slot.name
+        assert ours is not slot and ours.__dict__ is not slot.__dict__
+        ours.value = "changed"
+        assert slot.value != "changed", "the copy is its own"
+    tracker = DialogueStateTracker("c", domain.slots)
+    tracker.update(SlotSet(domain.slots[0].name, "x"))
+    assert domain.slots[0].value != "x", "a tracker's slot is its own"
+
+    class Odd:  # an object with its own copy protocol is left to copy.copy
+        def __copy__(self) -> str:
+            return "own"
+
+    assert states.shallow_copy(Odd()) == "own"
 
 
 async def main(url: str) -> None:
