@@ -358,7 +358,8 @@ async def past_states_are_rasas_after_every_event(url: str) -> None:
         ActionExecuted("action_listen"), said("delivery_time"),
         ActionExecutionRejected("complaint_form"), ActionExecuted("utter_delivery_time", hide_rule_turn=True),
         ActionExecuted("complaint_form"), ActionExecuted("action_listen"), said("nonsense"),
-        SlotSet("complaint_category", "other"), UserUtteranceReverted(),  # takes the slot back too said("deny"), ActionExecuted("utter_ask_continue"), ActionReverted(),
+        SlotSet("complaint_category", "other"), UserUtteranceReverted(),  # takes the slot back too
+        said("deny"), ActionExecuted("utter_ask_continue"), ActionReverted(),
         FollowupAction("complaint_form"), ActionExecuted("complaint_form"), ActiveLoop(None),
         SlotSet("requested_slot", None), ActionExecuted("action_listen"), said("goodbye"),
         Restarted(), ActionExecuted("action_listen"), said("greet"), ActionExecuted("utter_greet"),
@@ -409,6 +410,28 @@ async def past_states_are_rasas_after_every_event(url: str) -> None:
         assert late.applied_events() == states.RASA_APPLIED_EVENTS(late), event
     replays = tracker.__dict__[states._MEMO]
     assert len(replays) == 8 and all(r.marks for r in replays.values()), "one replay per set of arguments"
+
+
+@check
+async def event_types_resolve_as_in_rasa(url: str) -> None:
+    from rasa.shared.core.events import Event, deserialise_events
+    from rasa.shared.utils.common import all_subclasses
+
+    assert speedups.install()
+    names = {cls.type_name for cls in all_subclasses(Event)}
+    assert len(names) > 20
+    for name in sorted(names) * 2:  # the second time from what was remembered
+        assert Event.resolve_by_type(name) is speedups.RASA_RESOLVE_EVENT(name), name
+    assert Event.resolve_by_type("topic") is None
+    assert Event.resolve_by_type("no_such_event", default=SlotSet) is SlotSet
+    try:
+        Event.resolve_by_type("no_such_event")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("an unknown event type must still be refused")
+    (slot,) = deserialise_events([{"event": "slot", "name": "order_number", "value": "1"}])
+    assert isinstance(slot, SlotSet) and slot.value == "1"
 
 
 @check
