@@ -77,7 +77,43 @@ def response_validator() -> Draft7Validator:
     return cls(schema)
 
 
+@functools.lru_cache(maxsize=1)
+def _event_validators() -> tuple[Draft7Validator, dict[str, Draft7Validator]] | None:
+    """The events schema says each event matches exactly one of ~25 kinds (`oneOf`), so
+    jsonschema tries every kind for every event. Each kind fixes `event` to its own constant,
+    so only the kind an event names can match: checking the rest of the schema and then that
+    kind alone accepts exactly what `oneOf` accepts. None if the schema is not of that shape."""
+    schema = RemoteAction.action_response_format_spec()["properties"]["events"]["items"]
+    kinds = schema.get("oneOf") or []
+    names = [kind.get("properties", {}).get("event", {}).get("const") for kind in kinds]
+    if not kinds or None in names or len(set(names)) != len(names):
+        return None
+    rest = {key: value for key, value in schema.items() if key != "oneOf"}
+    return Draft7Validator(rest), {name: Draft7Validator(kind) for name, kind in zip(names, kinds)}
+
+
+def _plainly_valid(result: Any) -> bool:
+    """True only if the response is valid; False sends it to the full check for its error."""
+    checks = _event_validators()
+    if checks is None or not isinstance(result, dict):
+        return False
+    events, responses = result.get("events", []), result.get("responses", [])
+    if not isinstance(events, list) or not isinstance(responses, list):
+        return False
+    if not all(isinstance(response, dict) for response in responses):
+        return False
+    rest, kinds = checks
+    for event in events:
+        name = event.get("event") if isinstance(event, dict) else None
+        kind = kinds.get(name) if isinstance(name, str) else None
+        if kind is None or not rest.is_valid(event) or not kind.is_valid(event):
+            return False
+    return set(result) <= {"events", "responses"} or response_validator().is_valid(result)
+
+
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
+    if _plainly_valid(result):
+        return True
     error: ValidationError | None = exceptions.best_match(response_validator().iter_errors(result))
     if error is None:
         return True

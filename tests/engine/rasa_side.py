@@ -166,15 +166,27 @@ async def action_server_responses_are_still_checked(url: str) -> None:
         {"events": [{"event": "slot", "name": "a", "value": 1}], "responses": [{"text": "hi"}]},
         {"events": [], "responses": []},
         {},
+        {"events": [{"event": "action", "name": "utter_x", "policy": None, "timestamp": 1.5},
+                    {"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet", "confidence": 1}}},
+                    {"event": "active_loop", "name": None}, {"event": "followup", "name": "x"}],
+         "responses": [{"response": "utter_x", "buttons": []}], "other": 1},
     ]
     bad = [
         {"events": "not a list"},
         {"events": [{"name": "a"}]},  # an event without its type
         {"responses": "hi"},
         [],
+        {"events": [{"event": "no_such_event"}]},
+        {"events": [{"event": "slot", "name": "a"}]},  # a slot without its value
+        {"events": [{"event": ["slot"], "name": "a", "value": 1}]},
+        {"events": [{"event": "user", "parse_data": {"intent": {"name": 5}}}]},
+        {"events": [{"event": "action", "name": "x", "timestamp": "now"}]},
+        {"events": ["slot"]},
+        {"responses": ["hi"]},
     ]
     for result in good:
         jsonschema.validate(result, schema)
+        assert speedups._plainly_valid(result), result  # the quick check alone accepts it
         assert action._validate_action_result(result) is True
     for result in bad:
         try:
