@@ -220,8 +220,3 @@ def past_states(
 
 RASA_PAST_STATES = DialogueStateTracker.past_states
 RASA_APPLIED_EVENTS = DialogueStateTracker.applied_events
-
-
-def install() -> None:
-    DialogueStateTracker.past_states = past_states  # type: ignore[method-assign]
-    DialogueStateTracker.applied_events = applied_events  # type: ignore[method-assign]
