@@ -18,6 +18,7 @@ import jsonschema
 from aiohttp import web
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
+from rasa.core.policies.rule_policy import RulePolicy
 from rasa.core.lock_store import InMemoryLockStore, RedisLockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -326,6 +327,23 @@ async def the_shipped_model_decides_as_with_rasas_own_runner(url: str) -> None:
         return seen
 
     ours = await decisions()
+    rules = next(node._component for node in processor.graph_runner._instantiated_nodes.values()
+                 if type(node._component).__name__ == "RulePolicy")
+    tracker = DialogueStateTracker.from_events("rules", [ActionExecuted("action_listen")], slots=agent.domain.slots)
+    keys = rules.lookup["rules"]
+    for text in SAID:
+        parsed = await agent.parse_message(text)
+        tracker.update(UserUttered(text, parsed["intent"], parsed["entities"], parsed), agent.domain)
+        states = rules._prediction_states(tracker, agent.domain, rule_only_data=rules._get_rule_only_data())
+        assert rules._get_possible_keys(keys, states) == speedups._ORIGINALS[(RulePolicy, "_get_possible_keys")](
+            rules, keys, states), text  # the rules that fit a real conversation
+        tracker.update(ActionExecuted("utter_greet"), agent.domain)
+        tracker.update(ActionExecuted("action_listen"), agent.domain)
+    rasas = speedups._ORIGINALS[(RulePolicy, "_get_possible_keys")]
+    shapes = [rules._rule_key_to_state(key) for key in sorted(keys)]
+    for shape, before in zip(shapes, shapes[1:] + shapes[:1]):  # each rule's own turns, alone and later on
+        for states in (shape, before + shape):
+            assert rules._get_possible_keys(keys, states) == rasas(rules, keys, states), states
     logger = logging.getLogger("rasa")
     level = logger.level
     speedups.uninstall()
