@@ -157,7 +157,7 @@ class _Applied:
     seen: int
     first: Optional[Event]
     last: Optional[Event]
-    loop_names: list[str]
+    loop_names: set[str]
     events: list[Event]
 
 
@@ -176,11 +176,11 @@ def applied_events(self: DialogueStateTracker) -> list[Event]:
     new = list(itertools.islice(events, done.seen if done else 0, None))
     new_loops = [e.name for e in new if isinstance(e, ActiveLoop) and e.name]
     if done is None or any(name not in done.loop_names for name in new_loops):
-        loop_names = [e.name for e in events if isinstance(e, ActiveLoop) and e.name]
+        loop_names = {e.name for e in events if isinstance(e, ActiveLoop) and e.name}
         applied: list[Event] = []
         new = list(events)
     else:
-        loop_names, applied = done.loop_names + new_loops, list(done.events)
+        loop_names, applied = done.loop_names | set(new_loops), list(done.events)
     for event in new:  # the loop of Rasa 3.6.21's `applied_events`
         if isinstance(event, (Restarted, SessionStarted)):
             applied = []
