@@ -2,6 +2,7 @@
 with the conversations they have open. Sending never raises: a dead socket is dropped."""
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,6 +22,52 @@ class AgentConnection:
 
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+_CONTROL = 0x08  # WebSocket opcodes from here up are control frames: close, ping, pong
+
+
+class _CoalescedWrites:
+    """Stands in for a socket's transport so that the frames written during one pass of the
+    event loop leave in one write: one system call and one wake-up of the reader instead of
+    one per frame. A customer message causes five or six frames at two moments (the echo
+    with "typing", then "typing off" with the replies); writing each one alone was an eighth
+    of the gateway's CPU. Nothing waits: the batch goes out on the loop's next pass. Control
+    frames (close, ping, pong) flush at once, before aiohttp may close the transport."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._parts:
+            self._loop.call_soon(self.flush)
+        self._parts.append(bytes(data))
+        if data and data[0] & 0x0F >= _CONTROL:
+            # A large frame's payload is written on its own and may look like this by
+            # chance: that only flushes early, which is always safe.
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._parts:
+            return
+        data = b"".join(self._parts)
+        self._parts.clear()
+        if not self._transport.is_closing():
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def coalesce_writes(socket: web.WebSocketResponse) -> None:
+    """Batch a prepared socket's frames per pass of the event loop (see _CoalescedWrites).
+    Relies on aiohttp's writer keeping its transport in `transport`; if that changes, frames
+    simply go out one write each, as before."""
+    writer = getattr(socket, "_writer", None)
+    transport = getattr(writer, "transport", None)
+    if transport is None or isinstance(transport, _CoalescedWrites):
+        return
+    writer.transport = _CoalescedWrites(transport, asyncio.get_running_loop())  # type: ignore[union-attr]
 
 
 class Hub:

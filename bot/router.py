@@ -95,17 +95,23 @@ class Router:
 
     async def ask_bot(self, conversation_id: str, text: str, channel: str) -> None:
         await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
+        stored: list[store.Line] = []
         try:
-            replies = await self.rasa.send(
-                conversation_id, text,
-                {"channel": channel, "conversation_id": conversation_id, "customer": conversation_id},
-            )
-        except RasaUnavailable as error:
-            logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
-            replies = []
+            try:
+                replies = await self.rasa.send(
+                    conversation_id, text,
+                    {"channel": channel, "conversation_id": conversation_id, "customer": conversation_id},
+                )
+            except RasaUnavailable as error:
+                logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
+                replies = []
+            stored = await self._store_bot_replies(conversation_id, replies)
         finally:
+            # Sent after the replies are stored, so "typing off" and the replies leave in one
+            # write (the Hub batches a socket's frames per pass of the event loop).
             await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": False})
-        await self._deliver_bot_replies(conversation_id, replies)
+        for message in stored:
+            await self._publish(conversation_id, message)
         handed_over = any((reply.get("custom") or {}) == HANDOFF_SIGNAL for reply in replies)
         if not handed_over and replies:
             return  # an ordinary turn: nothing to look up
@@ -116,8 +122,8 @@ class Router:
             # server is failing. Make sure a person follows up.
             await self._bot_unavailable(conversation_id, channel)
 
-    async def _deliver_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> None:
-        """All of a turn's replies are stored in one INSERT, then delivered in order."""
+    async def _store_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> list[store.Line]:
+        """All of a turn's replies in one INSERT, in order; the caller delivers them."""
         lines = []
         for reply in replies:
             text = reply.get("text") or ""
@@ -128,14 +134,13 @@ class Router:
             if text or buttons:
                 lines.append((text, buttons))
         if not lines:
-            return
+            return []
+
         async def store_them(_first_attempt: bool) -> list[store.Line]:
             async with self.engine.begin() as connection:
                 return await store.insert_lines(connection, store.bot_rows(conversation_id, lines))
 
-        stored = await retry_if_reconnected(store_them)
-        for message in stored:
-            await self._publish(conversation_id, message)
+        return await retry_if_reconnected(store_them)
 
     async def say(self, conversation_id: str, sender: str, text: str, agent_name: str | None = None) -> None:
         async with self.sessions.begin() as session:

@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, Table, and_, bindparam, insert, select
+from sqlalchemy import JSON, Row, Table, and_, bindparam, exists, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from actions.db.models import Conversation, Message
+from actions.db.models import Conversation, Message, UTCDateTime, utcnow
 
 # The statements on the path of every message are built once, on the tables' columns rather
 # than the ORM's attributes: building and compiling them per call cost the gateway more CPU
@@ -31,6 +31,37 @@ _ROUTE = (
     )))
     .where(_conversations.c.id == bindparam("conversation_id"))
     .limit(1)
+)
+
+# A customer message in one round trip: stored unless its conversation is missing or the
+# client sent this client_id before, returning the line and where it goes. When it stores
+# nothing, _ROUTE tells which of the two it was.
+_THIS_CONVERSATION = _conversations.c.id == bindparam("conversation_id")
+_STORE_CUSTOMER_LINE = (
+    insert(_messages)
+    .from_select(
+        ["conversation_id", "sender", "text", "payload", "buttons", "client_id", "created_at"],
+        select(
+            bindparam("conversation_id", type_=_messages.c.conversation_id.type),
+            literal("customer", type_=_messages.c.sender.type),
+            bindparam("text", type_=_messages.c.text.type),
+            bindparam("payload", type_=_messages.c.payload.type),
+            bindparam("buttons", type_=JSON),
+            bindparam("client_id", type_=_messages.c.client_id.type),
+            bindparam("created_at", type_=UTCDateTime),
+        ).where(
+            exists().where(_THIS_CONVERSATION),
+            ~exists().where(
+                _messages.c.conversation_id == bindparam("conversation_id"),
+                _messages.c.client_id == bindparam("client_id"),
+            ),
+        ),
+    )
+    .returning(
+        *LINE_COLUMNS,
+        select(_conversations.c.mode).where(_THIS_CONVERSATION).scalar_subquery().label("mode"),
+        select(_conversations.c.channel).where(_THIS_CONVERSATION).scalar_subquery().label("channel"),
+    )
 )
 
 
@@ -106,17 +137,23 @@ async def store_inbound(
     connection: AsyncConnection, conversation_id: str, text: str, payload: str | None,
     client_id: str | None, *, retrying: bool = False,
 ) -> Inbound | None:
-    """Store a customer message, or find it when a reconnecting client sends it again. Two
-    statements, no transaction needed: a client_id is only ever resent after a reconnect, so
-    the duplicate check cannot race with its own first copy. None when the conversation does
-    not exist. `retrying`: the first attempt lost its connection, so a line found by its
-    client_id may be that attempt's own and was never routed."""
-    params = {"conversation_id": conversation_id, "client_id": client_id}
+    """Store a customer message, or find it when a reconnecting client sends it again. No
+    transaction needed: a client_id is only ever resent after a reconnect, so the duplicate
+    check cannot race with its own first copy. None when the conversation does not exist.
+    `retrying`: the first attempt lost its connection, so a line found by its client_id may
+    be that attempt's own and was never routed."""
+    params = {"conversation_id": conversation_id, "client_id": client_id, "text": text, "payload": payload,
+              "buttons": [], "created_at": utcnow()}
+    stored = (await connection.execute(_STORE_CUSTOMER_LINE, params)).first()
+    if stored is not None:
+        return Inbound(line=stored, repeated=False, mode=stored.mode, channel=stored.channel)
     found = (await connection.execute(_ROUTE, params)).first()
     if found is None:
         return None
     if found.id is not None:
         return Inbound(line=found, repeated=not retrying, mode=found.mode, channel=found.channel)
+    # Stored nothing, yet the conversation exists and the client_id is new: it was created
+    # in between. Store it the plain way.
     (line,) = await insert_lines(
         connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id)]
     )

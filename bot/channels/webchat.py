@@ -10,6 +10,7 @@ from aiohttp import WSMsgType, web
 
 from bot import store
 from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
+from bot.hub import coalesce_writes
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
 
@@ -22,6 +23,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
+    coalesce_writes(socket)
     async with request.app[SESSIONS].begin() as session:
         conversation = await store.open_conversation(session, request.query.get("conversation"), CHANNEL)
         history = [store.message_frame(m) for m in await store.history(session, conversation.id)]

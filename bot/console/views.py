@@ -11,7 +11,7 @@ from actions.db.models import Agent
 from bot.app_keys import CANNED, DESK, HUB, SESSIONS, SETTINGS
 from bot.console import auth
 from bot.console.desk import DeskError
-from bot.hub import AgentConnection
+from bot.hub import AgentConnection, coalesce_writes
 from bot.security import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPUnauthorized(text="log in first")
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=64 * 1024)
     await socket.prepare(request)
+    coalesce_writes(socket)
     hub, desk = request.app[HUB], request.app[DESK]
     connection = AgentConnection(socket=socket, username=agent.username, name=agent.name)
     hub.add_agent(connection)

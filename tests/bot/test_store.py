@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,8 +37,13 @@ async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, e
         async with engine.begin() as connection:
             return await store.store_inbound(connection, conversation_id, text, payload, client_id, retrying=retrying)
 
+    statements: list[str] = []
+    event.listen(engine.sync_engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     first = await receive("c_store", "where is my parcel", None, "k1")
+    # A new message is stored and routed in one round trip; only a resend needs a second.
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT")
     again = await receive("c_store", "where is my parcel", None, "k1")
+    assert len(statements) == 3
     # The first attempt lost its connection after the INSERT: the line is its own.
     retried = await receive("c_store", "where is my parcel", None, "k1", retrying=True)
     other = await receive("c_store", "thanks", "/thank", "k2")
@@ -54,6 +59,10 @@ async def test_a_resent_client_id_is_stored_once_and_confirmed_again(sessions, e
     assert missing is None
     assert [p is not None and not p.repeated for p in plain] == [True, True]
     assert await lines_in(sessions, "c_store") == 4
+    async with sessions() as session:
+        kept = await session.get(Message, other.line.id)
+    assert kept is not None and (kept.sender, kept.text, kept.payload, kept.buttons) == ("customer", "thanks", "/thank", [])
+    assert kept.created_at.tzinfo is not None and kept.created_at == other.line.created_at
 
 
 async def test_bot_lines_come_back_in_order_with_their_ids(sessions, engine: AsyncEngine) -> None:

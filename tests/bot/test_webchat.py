@@ -103,3 +103,67 @@ async def test_a_resent_message_is_stored_and_routed_once(gateway, sessions) -> 
         customer_lines = (await session.scalars(select(Message).where(
             Message.conversation_id == conversation_id, Message.sender == "customer"))).all()
     assert len(customer_lines) == 1
+
+
+class CountedWrites:
+    """Wraps a transport and keeps what each write carried."""
+
+    def __init__(self, transport) -> None:
+        self.transport, self.writes = transport, []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.transport, name)
+
+
+async def test_a_turns_frames_leave_in_two_writes_in_order(sessions, database_url: str, make_settings) -> None:
+    """The echo with "typing", then "typing off" with the replies: each batch in one write
+    (one system call, one wake-up of the reader) instead of one write per frame."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from bot.app_keys import HUB
+    from tests.bot.conftest import start_client
+
+    async def webhook(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.json_response([{"text": "Sorry to hear that."}, {"text": "Which order?", "buttons": [
+            {"title": "Order 1", "payload": "/inform"}]}])
+
+    rasa_app = web.Application()
+    rasa_app.router.add_post("/webhooks/rest/webhook", webhook)
+    rasa = TestServer(rasa_app, host="127.0.0.1")
+    await rasa.start_server()
+    gateway = await start_client(make_settings(database_url, rasa_url=str(rasa.make_url("")).rstrip("/")))
+    try:
+        ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await ws.receive_json())["conversation_id"]
+        [socket] = gateway.server.app[HUB]._customers[conversation_id]
+        # Count the writes that reach the real transport (under the batching stand-in, if any).
+        writer = socket._writer
+        batching = hasattr(writer.transport, "_transport")
+        target, attribute = (writer.transport, "_transport") if batching else (writer, "transport")
+        counted = CountedWrites(getattr(target, attribute))
+        setattr(target, attribute, counted)
+        await ws.send_json({"type": "message", "text": "my lamp is broken", "client_id": "w1"})
+        frames = await frames_until(ws, lambda f: f.get("message", {}).get("text") == "Which order?")
+        assert [(f["type"], f.get("on"), f.get("message", {}).get("from")) for f in frames] == [
+            ("message", None, "customer"), ("typing", True, None), ("typing", False, None),
+            ("message", None, "bot"), ("message", None, "bot"),
+        ]
+        assert len(counted.writes) == 2
+        assert b"my lamp is broken" in counted.writes[0] and b"Which order?" in counted.writes[1]
+        # Closing still completes its handshake both ways: the close frame is not held back.
+        await ws.close()
+        assert ws.close_code == 1000
+        again = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        await again.receive_json()
+        await gateway.server.app[HUB].close_all()
+        closing = await again.receive()
+        assert closing.type.name in ("CLOSE", "CLOSED", "CLOSING") and again.close_code == 1001
+    finally:
+        await gateway.close()
+        await rasa.close()
