@@ -74,7 +74,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 
-from engine import states
+from engine import memory, states
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +297,7 @@ def install() -> bool:
         return False
     from rasa.core import processor
     from rasa.core.actions import forms
+    from rasa.core.agent import Agent
     from rasa.core.policies import memoization, rule_policy
     from rasa.shared.core import trackers
 
@@ -314,6 +315,7 @@ def install() -> bool:
     _patch(Event, "resolve_by_type", staticmethod(_resolve_event_type))
     _patch(Message, "_combine_features", staticmethod(_combine_features))
     _patch(RulePolicy, "_get_possible_keys", _get_possible_keys)
+    _patch(Agent, "load_model", memory.freezing_after(Agent.load_model))
     return True
 
 

@@ -488,6 +488,32 @@ async def slots_are_copied_as_copy_copies_them(url: str) -> None:
     assert states.shallow_copy(Odd()) == "own"
 
 
+@check
+async def a_loaded_model_is_kept_out_of_the_collectors_way(url: str) -> None:
+    """Once a model is loaded its objects are frozen, so full collections walk only what
+    changes; loading another model unfreezes first, so the one before can be collected."""
+    import gc
+
+    assert speedups.install()
+    gc.unfreeze()
+    gc.collect()
+    first = Agent.load(str(MODEL))
+    frozen = gc.get_freeze_count()
+    assert frozen > 100_000, frozen
+    assert len(gc.get_objects()) < frozen / 20, "what a full collection walks: only objects made since"
+    assert first.processor is not None
+    del first
+    second = Agent.load(str(MODEL))
+    assert second.processor is not None
+    again = gc.get_freeze_count()
+    # Kept frozen, the first model's reference cycles (about 36,000 objects) would never go.
+    assert again - frozen < 10_000, f"the first model was not let go: {frozen} then {again}"
+    speedups.uninstall()
+    gc.unfreeze()
+    third = Agent.load(str(MODEL))
+    assert third.processor is not None and gc.get_freeze_count() == 0, "as shipped: nothing frozen"
+
+
 async def main(url: str) -> None:
     for fn in CHECKS:
         await fn(url)
