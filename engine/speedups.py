@@ -323,3 +323,4 @@ def uninstall() -> None:
     """Rasa exactly as shipped again (the checks compare the two)."""
     for (owner, name), original in _ORIGINALS.items():
         setattr(owner, name, original)
+    memory.restore_thresholds()

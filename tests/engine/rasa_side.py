@@ -27,7 +27,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from engine import lock_store, speedups, states
+from engine import lock_store, memory, speedups, states
 from engine.tracker_store import CachedSQLTrackerStore
 
 DOMAIN = Domain.from_yaml("""
@@ -500,6 +500,7 @@ async def a_loaded_model_is_kept_out_of_the_collectors_way(url: str) -> None:
     first = Agent.load(str(MODEL))
     frozen = gc.get_freeze_count()
     assert frozen > 100_000, frozen
+    assert gc.get_threshold()[2] == memory.FULL_PASS_AFTER != memory.SHIPPED_THRESHOLDS[2]
     assert len(gc.get_objects()) < frozen / 20, "what a full collection walks: only objects made since"
     assert first.processor is not None
     del first
@@ -512,6 +513,7 @@ async def a_loaded_model_is_kept_out_of_the_collectors_way(url: str) -> None:
     gc.unfreeze()
     third = Agent.load(str(MODEL))
     assert third.processor is not None and gc.get_freeze_count() == 0, "as shipped: nothing frozen"
+    assert gc.get_threshold() == memory.SHIPPED_THRESHOLDS
 
 
 async def main(url: str) -> None:
