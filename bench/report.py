@@ -118,10 +118,11 @@ def _speed(speed: dict[str, Any]) -> list[str]:
         "conversation straight to the Rasa process the gateway would pick.", "",
         "Latency: from sending a message to the bot's last reply (gateway: the last bot `message` frame "
         "on the WebSocket; raw: the REST response). Raw and gateway alternate in blocks of about 10 s "
-        "with the same scripts. Ratio = gateway / raw. *Delivery*: the gateway's p50 time from Rasa's "
-        "answer (typing off) to the last reply frame. *Own*: the gateway's p50 time in the same turn "
-        "outside Rasa: until the customer's stored line came back, plus delivery (free of Rasa's "
-        "jitter, which the gateway − raw difference is not).", "",
+        "with the same scripts. Ratio = gateway / raw. *Delivery*: the gateway's p50 time from typing "
+        "off (sent once the replies are stored) to the last reply frame. *Own*: the gateway's p50 time "
+        "in the same turn outside Rasa: until the customer's stored line came back, plus delivery "
+        "(free of Rasa's jitter, which the gateway − raw difference is not; storing the replies falls "
+        "before typing off and is not in it).", "",
         "| customers | path | msg/s | p50 ms | p95 ms | p99 ms | errors | lost | off script | delivery ms | own ms |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
