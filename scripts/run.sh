@@ -108,5 +108,7 @@ Press Ctrl-C to stop.
 MSG
 
 wait -n "${pids[@]}"
+# Ctrl-C interrupts the wait too: the trap has stopped everything, so say nothing more.
+[ "$stopping" = 1 ] && exit 0
 echo "A CareDesk process exited unexpectedly; see var/log/." >&2
 exit 1
