@@ -1,10 +1,13 @@
 """The customer's WebSocket: stored before routed, history replayed, failures answered."""
 import asyncio
 
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from actions.db.models import Conversation, Handoff, Message, Ticket
-from tests.bot.conftest import ORIGIN
+from bot.app_keys import HUB
+from tests.bot.conftest import ORIGIN, start_client
 
 
 async def frames_until(ws, predicate, seconds: float = 10.0) -> list[dict]:
@@ -122,12 +125,6 @@ class CountedWrites:
 async def test_a_turns_frames_leave_in_two_writes_in_order(sessions, database_url: str, make_settings) -> None:
     """The echo with "typing", then "typing off" with the replies: each batch in one write
     (one system call, one wake-up of the reader) instead of one write per frame."""
-    from aiohttp import web
-    from aiohttp.test_utils import TestServer
-
-    from bot.app_keys import HUB
-    from tests.bot.conftest import start_client
-
     async def webhook(request: web.Request) -> web.Response:
         await asyncio.sleep(0.05)
         return web.json_response([{"text": "Sorry to hear that."}, {"text": "Which order?", "buttons": [
