@@ -40,8 +40,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     company = load_company(PROJECT_ROOT / "company.yml")
     texts = Texts.load(settings.domain_file, company.slot_values())
     hub = app[HUB]
-    router = Router(sessions, RasaClient(http, settings.rasa_url, settings.rasa_token), hub, texts, company,
-                    engine=per_message)
+    rasa = RasaClient(http, settings.rasa_url, settings.rasa_token,
+                      max_in_flight=settings.rasa_max_in_flight, queue_timeout=settings.rasa_timeout)
+    router = Router(sessions, rasa, hub, texts, company, engine=per_message)
     desk = Desk(sessions, hub, router)
     router.on_queue_change = desk.publish_queue
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk

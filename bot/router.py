@@ -98,10 +98,9 @@ class Router:
         stored: list[store.Line] = []
         try:
             try:
-                replies = await self.rasa.send(
-                    conversation_id, text,
-                    {"channel": channel, "conversation_id": conversation_id, "customer": conversation_id},
-                )
+                # Only what the actions read: Rasa keeps the metadata with each message and
+                # sends the whole conversation to the action server for each call.
+                replies = await self.rasa.send(conversation_id, text, {"channel": channel})
             except RasaUnavailable as error:
                 logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
                 replies = []

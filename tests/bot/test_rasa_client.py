@@ -1,8 +1,9 @@
-"""Several Rasa processes behind the gateway: which one gets a conversation, and what happens
-when one is down. The engines here are small HTTP servers that record what reached them (the
+"""Several Rasa processes behind the gateway: which one gets a conversation, how many
+messages each gets at once, and what happens when one is down or too busy. The engines here are small HTTP servers that record what reached them (the
 real several-process stack runs in tests/e2e and in `make bench`)."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -10,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rasa_client import RasaClient, RasaUnavailable, Slots
 from tests.e2e.servers import free_port
 
 
@@ -20,6 +21,9 @@ class Engine:
     def __init__(self, name: str, status: int = 200) -> None:
         self.name, self.status = name, status
         self.senders: list[str] = []
+        self.gate = asyncio.Event()  # cleared: messages are held until it is set
+        self.gate.set()
+        self.in_hand = self.most_in_hand = 0
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
         app.router.add_post("/conversations/{sender}/tracker/events", self.event)
@@ -28,6 +32,12 @@ class Engine:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.senders.append(body["sender"])
+        self.in_hand += 1
+        self.most_in_hand = max(self.most_in_hand, self.in_hand)
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_hand -= 1
         if self.status != 200:
             return web.json_response({"error": "boom"}, status=self.status)
         return web.json_response([{"recipient_id": body["sender"], "text": f"{self.name}: {body['message']}"}])
@@ -101,3 +111,105 @@ async def test_nothing_answering_is_one_clear_error(http) -> None:
     client = RasaClient(http, f"http://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}", "secret")
     with pytest.raises(RasaUnavailable, match="no Rasa process answered"):
         await client.send("web-1", "hi", {})
+
+
+async def until(condition, seconds: float = 5) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_process_gets_at_most_max_in_flight_messages_and_the_rest_wait_in_order(http) -> None:
+    [a] = await started(Engine("a"))
+    client = RasaClient(http, a.url, "secret", max_in_flight=3)
+    a.gate.clear()
+    senders = [f"web-{n}" for n in range(10)]
+    tasks = []
+    for sender in senders:
+        tasks.append(asyncio.create_task(client.send(sender, "hi", {})))
+        await asyncio.sleep(0.01)  # arrive in this order
+    await until(lambda: a.in_hand == 3)
+    await asyncio.sleep(0.1)
+    assert a.senders == senders[:3], "the others wait in the gateway"
+    a.gate.set()
+    replies = await asyncio.gather(*tasks)
+    assert [r[0]["text"] for r in replies] == ["a: hi"] * 10, "nothing lost"
+    assert a.most_in_hand == 3
+    assert a.senders == senders, "first come, first served"
+    await a.server.close()
+
+
+async def test_a_message_that_waits_too_long_for_a_busy_process_is_a_clear_error(http) -> None:
+    [a] = await started(Engine("a"))
+    client = RasaClient(http, a.url, "secret", max_in_flight=1, queue_timeout=0.2)
+    a.gate.clear()
+    first = asyncio.create_task(client.send("web-1", "my parcel is late", {}))
+    await until(lambda: a.in_hand == 1)
+    with pytest.raises(RasaUnavailable, match="busy"):
+        await client.send("web-2", "hello?", {})
+    assert a.senders == ["web-1"], "the waiting message was never sent"
+    a.gate.set()
+    assert (await first)[0]["text"] == "a: my parcel is late"
+    assert (await client.send("web-2", "hello?", {}))[0]["text"] == "a: hello?", "its slot was not lost"
+    await a.server.close()
+
+
+async def test_a_new_conversation_goes_to_the_less_busy_process_and_stays_there(http) -> None:
+    a, b = await started(Engine("a"), Engine("b"))
+    client = RasaClient(http, [a.url, b.url], "secret", max_in_flight=4)
+    on_a = [s for s in (f"web-{n}" for n in range(100)) if client.engines_for(s)[0] == a.url]
+    a.gate.clear()
+    busy = [asyncio.create_task(client.send(s, "hi", {})) for s in on_a[:2]]
+    await until(lambda: a.in_hand == 2)
+    newcomer = next(s for s in (f"new-{n}" for n in range(1000))
+                    if RasaClient(http, [a.url, b.url], "secret").engines_for(s)[0] == a.url)
+    [reply] = await client.send(newcomer, "hi", {})
+    assert reply["text"] == "b: hi", "its hash says a, but a has two messages in hand and b none"
+    a.gate.set()
+    await asyncio.gather(*busy)
+    for _ in range(3):
+        [reply] = await client.send(newcomer, "and?", {})
+        assert reply["text"] == "b: and?", "a conversation stays with its process"
+    await client.resume(newcomer)
+    assert b.senders[-1] == newcomer
+    for engine in (a, b):
+        await engine.server.close()
+
+
+async def test_a_freed_slot_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
+    slots = Slots(1)
+    await slots.acquire(1)
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        await slots.acquire(1)
+        order.append(name)
+
+    waiter = asyncio.create_task(take("waiter"))
+    await asyncio.sleep(0)
+    slots.release()
+    newcomer = asyncio.create_task(take("newcomer"))  # arrives before the waiter wakes up
+    await asyncio.sleep(0.01)
+    assert order == ["waiter"]
+    slots.release()
+    await asyncio.gather(waiter, newcomer)
+    assert order == ["waiter", "newcomer"]
+    assert slots.load == 1
+
+
+async def test_a_waiter_that_gives_up_just_as_it_is_handed_a_slot_passes_it_on() -> None:
+    slots = Slots(1)
+    await slots.acquire(1)
+    first = asyncio.create_task(slots.acquire(5))
+    second = asyncio.create_task(slots.acquire(5))
+    await asyncio.sleep(0)
+    slots.release()  # hands the slot to `first` ...
+    first.cancel()  # ... which is cancelled before it runs
+    await asyncio.sleep(0)
+    await second
+    assert first.cancelled()
+    assert slots.load == 1, "only `second` holds a slot"
+    slots.release()
+    assert slots.load == 0 and slots.free == 1
