@@ -56,6 +56,7 @@ import types
 from typing import Any
 
 import aiohttp
+import numpy as np
 import rasa
 import ujson
 from aiohttp.client_exceptions import ContentTypeError
@@ -257,9 +258,34 @@ def _resolve_event_type(type_name: str, default: type[Event] | None = None) -> t
     return found
 
 
+def _hstack_coo(matrices: list[Any]) -> Any:
+    """scipy's `hstack` of COO matrices, all at once: the same entries in the same order,
+    dtype and index dtype (its `bmat`), without its block bookkeeping. Rasa stacks a parse's
+    featurizers pairwise, six `hstack` calls per message that cost 6 % of the process."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse._sputils import get_index_dtype, upcast
+
+    widths = [m.shape[1] for m in matrices]
+    shape = (matrices[0].shape[0], sum(widths))
+    index_dtype = get_index_dtype(maxval=max(shape))
+    offsets = np.cumsum([0] + widths[:-1])
+    data = np.concatenate([m.data for m in matrices]).astype(upcast(*(m.dtype for m in matrices)), copy=False)
+    row = np.concatenate([m.row.astype(index_dtype, copy=False) for m in matrices])
+    col = np.concatenate([np.add(m.col, offset, dtype=index_dtype) for m, offset in zip(matrices, offsets)])
+    return coo_matrix((data, (row, col)), shape=shape)
+
+
 def _combine_features(features: list[Features], featurizers: list[str]) -> Features | None:
     """`Message._combine_features`, copying the first features' matrix instead of
-    deep-copying the whole object: the same values, a third of the cost."""
+    deep-copying the whole object (the same values, a third of the cost), and stacking
+    sparse matrices in one go."""
+    if len(features) > 1 and all(f.is_sparse() and f.features.format == "coo" for f in features) \
+            and len({f.features.shape[0] for f in features}) == 1:
+        combined = copy.copy(features[0])
+        combined.features = _hstack_coo([f.features for f in features])
+        combined.origin = featurizers
+        combined._cached_fingerprint = None
+        return combined
     combined: Features | None = None
     for feature in features:
         if combined is None:
@@ -271,15 +297,45 @@ def _combine_features(features: list[Features], featurizers: list[str]) -> Featu
     return combined
 
 
+_FIRST_TURNS = "_caredesk_first_turns"
+_FIRST_TURNS_KEPT = 4096  # conversation states remembered per lookup
+
+
+def _state_key(state: State) -> tuple[Any, ...] | None:
+    """A hashable copy of a state (equal keys, equal states), None if a value is unhashable."""
+    key = tuple((name, tuple(sub_state.items())) for name, sub_state in state.items())
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def _get_possible_keys(self: RulePolicy, lookup: dict[str, str], states: list[State]) -> set[str]:
     """`RulePolicy._get_possible_keys`, stopping at the longest rule: further back in the
     conversation than a rule is long, Rasa's check keeps every rule anyway, so it went
-    through the whole conversation for nothing (a rule × turn check per pair, 5 %)."""
-    possible = set(lookup)
-    longest = max((len(self._rule_key_to_state(key)) for key in possible), default=0)
-    for turn, state in enumerate(reversed(states[-longest:] if longest else [])):
-        possible = {key for key in possible if self._is_rule_applicable(key, turn, state)}
-    return possible
+    through the whole conversation for nothing (a rule × turn check per pair, 5 %). The
+    first step, every rule against the newest turn, depends on nothing but that turn's state,
+    so its result is kept per state (it was 4 % of the process)."""
+    kept = self.__dict__.setdefault(_FIRST_TURNS, {})
+    entry = kept.get(id(lookup))
+    if entry is None or entry[0] is not lookup:
+        longest = max((len(self._rule_key_to_state(key)) for key in lookup), default=0)
+        entry = kept[id(lookup)] = (lookup, longest, {})
+    _, longest, first_turns = entry
+    if not longest or not states:
+        return set(lookup)
+    key = _state_key(states[-1])
+    possible = first_turns.get(key) if key is not None else None
+    if possible is None:
+        possible = frozenset(rule for rule in lookup if self._is_rule_applicable(rule, 0, states[-1]))
+        if key is not None:
+            if len(first_turns) >= _FIRST_TURNS_KEPT:
+                first_turns.clear()
+            first_turns[key] = possible
+    for turn, state in enumerate(reversed(states[-longest:-1]), start=1):
+        possible = {rule for rule in possible if self._is_rule_applicable(rule, turn, state)}
+    return set(possible)
 
 
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
