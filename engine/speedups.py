@@ -56,7 +56,6 @@ import types
 from typing import Any
 
 import aiohttp
-import numpy as np
 import rasa
 import ujson
 from aiohttp.client_exceptions import ContentTypeError
@@ -73,9 +72,10 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
+from rasa.utils.tensorflow.models import RasaModel
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
 
-from engine import memory, states
+from engine import inference, memory, states
 
 logger = logging.getLogger(__name__)
 
@@ -258,45 +258,6 @@ def _resolve_event_type(type_name: str, default: type[Event] | None = None) -> t
     return found
 
 
-def _hstack_coo(matrices: list[Any]) -> Any:
-    """scipy's `hstack` of COO matrices, all at once: the same entries in the same order,
-    dtype and index dtype (its `bmat`), without its block bookkeeping. Rasa stacks a parse's
-    featurizers pairwise, six `hstack` calls per message that cost 6 % of the process."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse._sputils import get_index_dtype, upcast
-
-    widths = [m.shape[1] for m in matrices]
-    shape = (matrices[0].shape[0], sum(widths))
-    index_dtype = get_index_dtype(maxval=max(shape))
-    offsets = np.cumsum([0] + widths[:-1])
-    data = np.concatenate([m.data for m in matrices]).astype(upcast(*(m.dtype for m in matrices)), copy=False)
-    row = np.concatenate([m.row.astype(index_dtype, copy=False) for m in matrices])
-    col = np.concatenate([np.add(m.col, offset, dtype=index_dtype) for m, offset in zip(matrices, offsets)])
-    return coo_matrix((data, (row, col)), shape=shape)
-
-
-def _combine_features(features: list[Features], featurizers: list[str]) -> Features | None:
-    """`Message._combine_features`, copying the first features' matrix instead of
-    deep-copying the whole object (the same values, a third of the cost), and stacking
-    sparse matrices in one go."""
-    if len(features) > 1 and all(f.is_sparse() and f.features.format == "coo" for f in features) \
-            and len({f.features.shape[0] for f in features}) == 1:
-        combined = copy.copy(features[0])
-        combined.features = _hstack_coo([f.features for f in features])
-        combined.origin = featurizers
-        combined._cached_fingerprint = None
-        return combined
-    combined: Features | None = None
-    for feature in features:
-        if combined is None:
-            combined = copy.copy(feature)
-            combined.features = feature.features.copy()
-            combined.origin = featurizers
-        else:
-            combined.combine_with_features(feature)
-    return combined
-
-
 _FIRST_TURNS = "_caredesk_first_turns"
 _FIRST_TURNS_KEPT = 4096  # conversation states remembered per lookup
 
@@ -369,7 +330,8 @@ def install() -> bool:
     _patch(DialogueStateTracker, "past_states", states.past_states)
     _patch(DialogueStateTracker, "applied_events", states.applied_events)
     _patch(Event, "resolve_by_type", staticmethod(_resolve_event_type))
-    _patch(Message, "_combine_features", staticmethod(_combine_features))
+    _patch(Message, "_combine_features", staticmethod(inference.combine_features))
+    _patch(RasaModel, "_rasa_predict", inference.rasa_predict)
     _patch(RulePolicy, "_get_possible_keys", _get_possible_keys)
     _patch(Agent, "load_model", memory.freezing_after(Agent.load_model))
     return True

@@ -27,7 +27,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, 
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig
 
-from engine import lock_store, memory, speedups, states
+from engine import inference, lock_store, memory, speedups, states
 from engine.tracker_store import CachedSQLTrackerStore
 
 DOMAIN = Domain.from_yaml("""
@@ -303,7 +303,7 @@ SAID = ["hello", "where is my parcel", "I want to make a complaint", "10005533",
 @check
 async def the_shipped_model_decides_as_with_rasas_own_runner(url: str) -> None:
     """Each parse and prediction of the trained bot, with every fix of engine/speedups.py and
-    then with Rasa as shipped: the same intents, confidences, entities, next actions and
+    engine/inference.py and then with Rasa as shipped: the same intents, confidences, entities, next actions and
     their probabilities."""
     assert speedups.install()
     agent = Agent.load(str(MODEL))
@@ -327,6 +327,9 @@ async def the_shipped_model_decides_as_with_rasas_own_runner(url: str) -> None:
         return seen
 
     ours = await decisions()
+    diet = next(node._component for node in processor.graph_runner._instantiated_nodes.values()
+                if type(node._component).__name__ == "DIETClassifier")
+    assert inference._CONCRETE in diet.model.__dict__, "DIET's graph was called directly"
     rules = next(node._component for node in processor.graph_runner._instantiated_nodes.values()
                  if type(node._component).__name__ == "RulePolicy")
     tracker = DialogueStateTracker.from_events("rules", [ActionExecuted("action_listen")], slots=agent.domain.slots)
