@@ -37,10 +37,15 @@ Rasa's event classes, listed anew by walking the class tree every time (about 3 
 classes are now remembered by their type name.
 
 7. The rule policy compared every rule with every turn of the conversation, although a
-rule can only fail on the turns it is long: it now stops there, with the same result.
+rule can only fail on the turns it is long: it now stops there, with the same result. Its
+first step, every rule against the newest turn (4 %), depends on nothing but that turn's
+state, so its result is kept per state.
 
 8. The policies' view of the conversation (its past states) is continued from the last
 prediction instead of replayed from the first event: engine/states.py.
+
+9. The NLU's sparse features are stacked in one go, and DIET's graph is called through its
+one concrete function: engine/inference.py (together about 10 %).
 
 Rasa has no plugin hook for this in its open-source edition, so the tracker store, which
 Rasa creates from endpoints.yml when it starts, calls `install()`. It changes nothing unless
