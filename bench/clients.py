@@ -164,7 +164,8 @@ class GatewayCustomer(Customer):
 
 class RestCustomer(Customer):
     """Rasa's REST channel directly: one sender per conversation; latency is the round trip.
-    With several Rasa processes, each conversation goes to the one the gateway would pick."""
+    With several Rasa processes, each conversation goes to the one the gateway's hash picks
+    (the gateway's choice on an idle stack; under load it picks the less busy process)."""
 
     def __init__(self, session: aiohttp.ClientSession, timeout: float, rasa_urls: list[str]) -> None:
         super().__init__(session, timeout)

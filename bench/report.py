@@ -115,7 +115,9 @@ def _speed(speed: dict[str, Any]) -> list[str]:
     lines = [
         "## Speed, end to end (closed loop, no think time)", "",
         f"Layout: {speed.get('layout', 'one Rasa process, SQLite')}. The raw reference sends each "
-        "conversation straight to the Rasa process the gateway would pick.", "",
+        "conversation straight to a Rasa process, picked by the hash the gateway uses on an idle stack "
+        "(under load the gateway gives a new conversation to the less busy process and queues "
+        "messages beyond RASA_MAX_IN_FLIGHT per process; raw Rasa has neither).", "",
         "Latency: from sending a message to the bot's last reply (gateway: the last bot `message` frame "
         "on the WebSocket; raw: the REST response). Raw and gateway alternate in blocks of about 10 s "
         "with the same scripts. Ratio = gateway / raw. *Delivery*: the gateway's p50 time from typing "
