@@ -16,7 +16,8 @@ a message that needs several action server calls rejoins the back of that queue 
 one: with 25 messages in a process, a complaint's confirmation took six times as long as a
 routine question. Waiting here instead, in order, a message waits once and then runs nearly
 alone; a handful in flight is enough to keep the CPU busy while others wait on the action
-server or the database."""
+server or the database. A message that has been with Rasa for a second gives up its slot
+(it is waiting on something slow), so slow actions never hold up everyone else."""
 from __future__ import annotations
 
 import asyncio
@@ -31,6 +32,7 @@ import aiohttp
 
 logger = logging.getLogger(__name__)
 MAX_HOMES = 100_000  # conversations whose process is remembered
+SLOW_AFTER_SECONDS = 1.0  # a message with Rasa this long gives its slot to the next one
 
 
 def engine_index(sender: str, engines: int) -> int:
@@ -90,7 +92,7 @@ class Slots:
 class RasaClient:
     def __init__(
         self, session: aiohttp.ClientSession, base_urls: str | Sequence[str], token: str,
-        max_in_flight: int = 0, queue_timeout: float = 30.0,
+        max_in_flight: int = 0, queue_timeout: float = 30.0, slow_after: float = SLOW_AFTER_SECONDS,
     ) -> None:
         """`max_in_flight` 0: no limit."""
         urls = base_urls.split(",") if isinstance(base_urls, str) else list(base_urls)
@@ -100,6 +102,7 @@ class RasaClient:
         self._session = session
         self._token = token
         self._queue_timeout = queue_timeout
+        self._slow_after = slow_after
         self._slots = [Slots(max_in_flight) for _ in self._bases]
         self._homes: OrderedDict[str, int] = OrderedDict()  # conversation -> its process
 
@@ -135,15 +138,26 @@ class RasaClient:
 
     @contextlib.asynccontextmanager
     async def _turn_on(self, slots: Slots, base: str, what: str) -> AsyncIterator[None]:
-        """Hold one of `base`'s slots for as long as the request takes."""
+        """Hold one of `base`'s slots while the request takes, or until it has taken
+        `slow_after` seconds: a message that long with Rasa waits on something slow (an
+        action calling an outside service), not on the CPU, and must not hold up the rest."""
         try:
             await slots.acquire(self._queue_timeout)
         except asyncio.TimeoutError:
             raise RasaUnavailable(f"Rasa at {base} was busy for {self._queue_timeout:.0f} s; {what} was not sent")
+        held = [True]
+
+        def let_go() -> None:
+            if held[0]:
+                held[0] = False
+                slots.release()
+
+        timer = asyncio.get_running_loop().call_later(self._slow_after, let_go)
         try:
             yield
         finally:
-            slots.release()
+            timer.cancel()
+            let_go()
 
     async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """The bot's replies to one message (empty while the conversation is paused)."""

@@ -23,6 +23,8 @@ class Engine:
         self.senders: list[str] = []
         self.gate = asyncio.Event()  # cleared: messages are held until it is set
         self.gate.set()
+        self.slow: set[str] = set()  # senders whose messages wait for `slow_gate`
+        self.slow_gate = asyncio.Event()
         self.in_hand = self.most_in_hand = 0
         app = web.Application()
         app.router.add_post("/webhooks/rest/webhook", self.webhook)
@@ -35,7 +37,7 @@ class Engine:
         self.in_hand += 1
         self.most_in_hand = max(self.most_in_hand, self.in_hand)
         try:
-            await self.gate.wait()
+            await (self.slow_gate if body["sender"] in self.slow else self.gate).wait()
         finally:
             self.in_hand -= 1
         if self.status != 200:
@@ -213,3 +215,26 @@ async def test_a_waiter_that_gives_up_just_as_it_is_handed_a_slot_passes_it_on()
     assert slots.load == 1, "only `second` holds a slot"
     slots.release()
     assert slots.load == 0 and slots.free == 1
+
+
+async def test_a_message_held_up_by_something_slow_gives_its_slot_to_the_next_one(http) -> None:
+    [a] = await started(Engine("a"))
+    client = RasaClient(http, a.url, "secret", max_in_flight=1, slow_after=0.3)
+    a.slow.add("web-slow")  # say, an action waiting on the shop's CRM
+    slow = asyncio.create_task(client.send("web-slow", "where is my refund?", {}))
+    await until(lambda: a.in_hand == 1)
+    began = asyncio.get_running_loop().time()
+    [reply] = await client.send("web-quick", "hi", {})
+    waited = asyncio.get_running_loop().time() - began
+    assert reply["text"] == "a: hi" and 0.2 < waited < 2, waited
+    assert not slow.done()
+    a.slow_gate.set()
+    assert (await slow)[0]["text"] == "a: where is my refund?"
+    a.gate.clear()
+    later = [asyncio.create_task(client.send(f"web-{n}", "again", {})) for n in range(3)]
+    await until(lambda: a.in_hand == 1)
+    await asyncio.sleep(0.1)  # under slow_after: the limit holds
+    assert a.in_hand == 1, "the slot was given back once, not twice"
+    a.gate.set()
+    assert [r[0]["text"] for r in await asyncio.gather(*later)] == ["a: again"] * 3
+    await a.server.close()
