@@ -22,7 +22,7 @@ class Settings:
     domain_file: Path
     canned_file: Path
     rasa_timeout: float = 30.0
-    rasa_max_in_flight: int = 4
+    rasa_max_in_flight: int = 3
     telegram_token: str = field(default="", repr=False)
     telegram_webhook_url: str = ""
     telegram_secret: str = field(default="", repr=False)
@@ -46,7 +46,7 @@ class Settings:
                 o.strip().rstrip("/") for o in origins.split(",") if o.strip()
             ) if origins else frozenset(default_origins),
             secure_cookies=environ.get("GATEWAY_SECURE_COOKIES", "false").lower() == "true",
-            rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "4")),
+            rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
