@@ -103,7 +103,7 @@ class RasaClient:
         self._token = token
         self._queue_timeout = queue_timeout
         self._slow_after = slow_after
-        self._slots = [Slots(max_in_flight) for _ in self._bases]
+        self._slots = {base: Slots(max_in_flight) for base in self._bases}
         self._homes: OrderedDict[str, int] = OrderedDict()  # conversation -> its process
 
     def engines_for(self, sender: str) -> list[str]:
@@ -111,7 +111,7 @@ class RasaClient:
         first = self._homes.get(sender)
         if first is None:
             hashed = engine_index(sender, len(self._bases))
-            first = min(range(len(self._bases)), key=lambda i: (self._slots[i].load, i != hashed))
+            first = min(range(len(self._bases)), key=lambda i: (self._slots[self._bases[i]].load, i != hashed))
             self._homes[sender] = first
             if len(self._homes) > MAX_HOMES:
                 self._homes.popitem(last=False)  # a forgotten one is placed again, nothing lost
@@ -123,7 +123,7 @@ class RasaClient:
         refused: list[str] = []
         for base in self.engines_for(sender):
             try:
-                async with self._turn_on(self._slots[self._bases.index(base)], base, what):
+                async with self._turn_on(base, what):
                     async with self._session.post(f"{base}{path}", **kwargs) as response:
                         if response.status != 200:
                             raise RasaUnavailable(f"Rasa at {base} answered HTTP {response.status} to {what}")
@@ -137,10 +137,11 @@ class RasaClient:
         raise RasaUnavailable(f"no Rasa process answered ({', '.join(refused)})")
 
     @contextlib.asynccontextmanager
-    async def _turn_on(self, slots: Slots, base: str, what: str) -> AsyncIterator[None]:
+    async def _turn_on(self, base: str, what: str) -> AsyncIterator[None]:
         """Hold one of `base`'s slots while the request takes, or until it has taken
         `slow_after` seconds: a message that long with Rasa waits on something slow (an
         action calling an outside service), not on the CPU, and must not hold up the rest."""
+        slots = self._slots[base]
         try:
             await slots.acquire(self._queue_timeout)
         except asyncio.TimeoutError:

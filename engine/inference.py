@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 from keras.utils import tf_utils
-from tensorflow.python.framework import ops
-from tensorflow.python.util import nest
 from rasa.shared.constants import DIAGNOSTIC_DATA
 from rasa.shared.nlu.training_data.features import Features
 from rasa.utils.tensorflow.models import RasaModel
+from tensorflow.python.framework import ops
+from tensorflow.python.util import nest
 
 _CONCRETE = "_caredesk_concrete"
 

@@ -74,11 +74,10 @@ from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.domain import State
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.utils.common import all_subclasses
-from rasa.utils.tensorflow.models import RasaModel
 from rasa.utils.endpoints import ClientResponseError, EndpointConfig, concat_url
+from rasa.utils.tensorflow.models import RasaModel
 
 from engine import inference, memory, states
 

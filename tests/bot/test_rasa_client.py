@@ -4,7 +4,7 @@ real several-process stack runs in tests/e2e and in `make bench`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import pytest
@@ -115,7 +115,7 @@ async def test_nothing_answering_is_one_clear_error(http) -> None:
         await client.send("web-1", "hi", {})
 
 
-async def until(condition, seconds: float = 5) -> None:
+async def until(condition: Callable[[], bool], seconds: float = 5) -> None:
     for _ in range(int(seconds / 0.01)):
         if condition():
             return
