@@ -53,6 +53,14 @@ class Router:
         self.on_queue_change = on_queue_change
         self.clock = clock
 
+    async def new_conversation(self, channel: str) -> str:
+        """A new chat's conversation, on the per-message path (each attempt a fresh id)."""
+        async def create(_first_attempt: bool) -> str:
+            async with self.engine.begin() as connection:
+                return await store.new_conversation(connection, channel)
+
+        return await retry_if_reconnected(create)
+
     async def customer_message(
         self,
         conversation_id: str,

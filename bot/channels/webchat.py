@@ -24,21 +24,31 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
     coalesce_writes(socket)
-    async with request.app[SESSIONS].begin() as session:
-        conversation = await store.open_conversation(session, request.query.get("conversation"), CHANNEL)
-        history = [store.message_frame(m) for m in await store.history(session, conversation.id)]
-        hello = {"type": "hello", "conversation_id": conversation.id, "mode": conversation.mode,
-                 "agent_name": conversation.agent_name, "history": history}
+    hello = await _hello(request, request.query.get("conversation"))
+    conversation_id = hello["conversation_id"]
     hub = request.app[HUB]
-    hub.add_customer(conversation.id, socket)
+    hub.add_customer(conversation_id, socket)
     try:
         await socket.send_json(hello)
         async for frame in socket:
             if frame.type == WSMsgType.TEXT:
-                await _handle(request, conversation.id, socket, frame.data)
+                await _handle(request, conversation_id, socket, frame.data)
     finally:
-        hub.remove_customer(conversation.id, socket)
+        hub.remove_customer(conversation_id, socket)
     return socket
+
+
+async def _hello(request: web.Request, requested: str | None) -> dict[str, Any]:
+    """The conversation this socket carries and its transcript so far: the one asked for
+    (a reconnect, a reload), else a new one, which has nothing to look up."""
+    if not requested:
+        conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
+        return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
+    async with request.app[SESSIONS].begin() as session:
+        conversation = await store.open_conversation(session, requested, CHANNEL)
+        history = [store.message_frame(m) for m in await store.history(session, conversation.id)]
+        return {"type": "hello", "conversation_id": conversation.id, "mode": conversation.mode,
+                "agent_name": conversation.agent_name, "history": history}
 
 
 async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:

@@ -3,10 +3,10 @@ import asyncio
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from actions.db.models import Conversation, Handoff, Message, Ticket
-from bot.app_keys import HUB
+from bot.app_keys import HUB, ROUTER, SESSIONS
 from tests.bot.conftest import ORIGIN, start_client
 
 
@@ -50,6 +50,41 @@ async def test_bot_down_customer_gets_a_polite_answer_a_ticket_and_a_queue_entry
     assert handoff.reason == "bot_unavailable" and handoff.ticket_id == ticket.id
     assert ticket.number in polite[1] and ticket.description == "my parcel never came <b>help</b>"
     assert [m.sender for m in lines] == ["customer", "system", "system"]
+
+
+async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, sessions) -> None:
+    """Every page that opens the widget starts a conversation: one INSERT, no ORM session,
+    no ping and no history query for a conversation that cannot have any."""
+    app = gateway.server.app
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engines = {app[ROUTER].engine.sync_engine, app[SESSIONS].kw["bind"].sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        hello = await ws.receive_json()
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", count)
+    assert hello == {"type": "hello", "conversation_id": hello["conversation_id"], "mode": "bot",
+                     "agent_name": None, "history": []}
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT INTO CONVERSATIONS")
+    async with sessions() as session:
+        stored = await session.get(Conversation, hello["conversation_id"])
+    assert stored is not None and (stored.channel, stored.mode) == ("webchat", "bot") and stored.created_at
+
+    await ws.send_json({"type": "message", "text": "is anyone there", "client_id": "n1"})
+    await frames_until(ws, lambda f: "ticket" in system_text(f))
+    await ws.close()
+    again = await gateway.ws_connect(f"/ws/chat?conversation={hello['conversation_id']}", headers={"Origin": ORIGIN})
+    resumed = await again.receive_json()
+    await again.close()
+    assert resumed["conversation_id"] == hello["conversation_id"] and resumed["mode"] == "queued"
+    assert [line["text"] for line in resumed["history"]][0] == "is anyone there"
 
 
 async def test_history_survives_a_reconnect_and_queued_messages_skip_the_bot(gateway, sessions) -> None:
