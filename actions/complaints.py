@@ -112,8 +112,16 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         # The order number is optional here: an answer without one ("I don't have it") means
-        # no order, so a complaint is never held up by this question.
-        return {"order_number": validation.order_number(value) or "none"}
+        # no order, so a complaint is never held up by this question. A routine question
+        # instead of an answer gets its answer, and the form asks again.
+        number = validation.order_number(value)
+        if number:
+            return {"order_number": number}
+        question = validation.question_asked(tracker.latest_message, domain.get("responses") or {})
+        if question:
+            dispatcher.utter_message(response=question)
+            return {"order_number": None}
+        return {"order_number": "none"}
 
     @validation.answered_only
     async def validate_complaint_category(

@@ -81,7 +81,8 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
     ) -> dict[str, Any]:
         number = validation.order_number(value)
         if number is None:
-            dispatcher.utter_message(response="utter_order_number_invalid")
+            question = validation.question_asked(tracker.latest_message, domain.get("responses") or {})
+            dispatcher.utter_message(response=question or "utter_order_number_invalid")
             return {"order_number": None, "order_verified": False}
         email = validation.email(tracker.get_slot("order_email"))
         if email and "order_email" not in tracker.slots_to_validate():

@@ -1,4 +1,5 @@
-"""Reading order numbers, emails and phone numbers out of what customers type."""
+"""Reading order numbers, emails and phone numbers out of what customers type, and telling a
+question from an answer."""
 from __future__ import annotations
 
 import functools
@@ -11,6 +12,14 @@ EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 PHONE_CHARS = re.compile(r"\+?[\d\s().\-]{7,}")
 
 Validator = TypeVar("Validator", bound=Callable[..., Awaitable[dict[str, Any]]])
+
+# A message the NLU is this sure is a routine question is answered in the middle of a form;
+# below it (a hesitant "I don't have one, I paid by card"), the form takes it as an answer.
+QUESTION_CONFIDENCE = 0.7
+# Intents with their own reply that are not questions to answer mid-form: a greeting, a
+# goodbye, "that's not something I can help with" (which a vague "no idea" can look like),
+# and the gateway's signal that an agent handed back.
+NOT_QUESTIONS = frozenset({"greet", "goodbye", "out_of_scope", "handoff_ended"})
 
 
 def answered_only(validate: Validator) -> Validator:
@@ -28,6 +37,18 @@ def answered_only(validate: Validator) -> Validator:
         return await validate(self, value, *args, **kwargs)
 
     return checked  # type: ignore[return-value]
+
+
+def question_asked(latest_message: dict[str, Any], responses: dict[str, Any]) -> str | None:
+    """The reply to a routine question asked where the form wanted an answer ("how long does
+    delivery take?" when asked for the order number): its `utter_<intent>` response, so the
+    form can answer it and ask again. A trainer's new routine intent works here unchanged."""
+    intent = latest_message.get("intent") or {}
+    name, confidence = intent.get("name"), intent.get("confidence") or 0.0
+    response = f"utter_{name}"
+    if name and name not in NOT_QUESTIONS and confidence >= QUESTION_CONFIDENCE and response in responses:
+        return response
+    return None
 
 
 def order_number(value: Any) -> str | None:

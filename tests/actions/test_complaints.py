@@ -1,4 +1,5 @@
 from actions.complaints import ActionAcknowledgeComplaint, ValidateComplaintForm
+from actions.validation import question_asked
 from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.trackers import responses, tracker
 
@@ -102,3 +103,28 @@ async def test_slots_the_acknowledgement_cleared_are_asked_not_guessed(domain) -
     assert said == []
     assert all(slots[name] is None for name in ("complaint_category", "complaint_description",
                                                 "desired_outcome", "contact", "complaint_confirmed"))
+
+
+async def test_a_routine_question_instead_of_the_order_number_is_answered_and_asked_again(domain) -> None:
+    asked = "how long does delivery take?"
+    said, slots = await validate(domain, asked, "delivery_period", order_number=asked)
+    assert said == ["utter_delivery_period"] and slots["order_number"] is None
+    # A number wins over the question; a greeting is not a question to answer here.
+    said, slots = await validate(domain, "it's 10005533, how long does delivery take?", "delivery_period",
+                                 order_number="it's 10005533, how long does delivery take?")
+    assert said == [] and slots["order_number"] == "10005533"
+    said, slots = await validate(domain, "hi there", "greet", order_number="hi there")
+    assert said == [] and slots["order_number"] == "none"
+
+
+def test_only_a_confident_routine_question_counts_as_one(domain) -> None:
+    replies = domain["responses"]
+
+    def asked(name: str, confidence: float = 0.95) -> str | None:
+        return question_asked({"intent": {"name": name, "confidence": confidence}}, replies)
+
+    assert asked("check_payment_methods") == "utter_check_payment_methods"
+    assert asked("check_payment_methods", 0.5) is None, "a hesitant guess is taken as an answer"
+    assert asked("out_of_scope") is None and asked("goodbye") is None
+    assert asked("inform") is None, "an intent without its own reply is no routine question"
+    assert question_asked({}, replies) is None

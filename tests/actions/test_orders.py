@@ -60,6 +60,14 @@ async def test_garbage_order_number_is_refused_politely(sessions, domain) -> Non
     assert slots["order_number"] is None
 
 
+async def test_a_routine_question_instead_of_the_order_number_gets_its_answer(sessions, domain) -> None:
+    asked = "which payment methods do you take"
+    dispatcher, slots = await validate(sessions, domain, text=asked, intent="check_payment_methods",
+                                       extracted={"order_number": asked})
+    assert responses(dispatcher) == ["utter_check_payment_methods"]
+    assert slots["order_number"] is None and slots["order_verified"] is False
+
+
 async def test_cancelling_asks_for_a_yes_only_while_it_can_be_cancelled(sessions, domain) -> None:
     action = ValidateOrderLookupForm(sessions=sessions)
     required = domain["forms"]["order_lookup_form"]["required_slots"]

@@ -127,6 +127,20 @@ async def test_complaint_becomes_a_ticket_and_a_rating(stack: Stack, http: aioht
     assert await user_lines_in_tracker_store(stack, chat.sender) == chat.said
 
 
+async def test_a_routine_question_in_the_middle_of_a_complaint_is_answered(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    asked = await chat.say("I want to make a complaint")
+    assert "/deny" in payloads(asked), "asks for the order number"
+    replies = await chat.say("how long does delivery take?")
+    answer = texts(replies)
+    assert "business days" in answer, "answers the question rather than taking it as 'no order'"
+    assert "/deny" in payloads(replies) and texts(asked).splitlines()[-1] in answer, "then asks again"
+    replies = await chat.say("10005533")
+    assert '/inform{"complaint_category":"damaged_item"}' in payloads(replies), "and the complaint goes on"
+    tracker = await chat.api("GET", "tracker")
+    assert tracker["slots"]["order_number"] == "10005533"
+
+
 async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, http: aiohttp.ClientSession) -> None:
     chat = Chat(http, stack)
     replies = await chat.say("can I please talk to a real person")
