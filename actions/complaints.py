@@ -49,8 +49,28 @@ COMPLAINT_SLOTS = (
     "outcome_label",
     "contact",
     "complaint_confirmed",
+    "complaint_fixing",
+    "complaint_fix",
     "ticket_number",
 )
+# After a "no" to the restatement the form asks which part to change ("utter_ask_complaint_fix")
+# and asks again for that part only: the slots each answer clears.
+FIX_PARTS = {
+    "category": ("complaint_category", "category_label"),
+    "description": ("complaint_description",),
+    "outcome": ("desired_outcome", "outcome_label"),
+    "contact": ("contact",),
+    "order": ("order_number",),
+}
+FIX_WORDS = [
+    ("all", r"\ball\b|everything|whole|start over"),
+    ("description", r"descri|happen|story|detail|explain"),
+    ("category", r"categor|went wrong|kind of|type of|problem"),
+    ("outcome", r"outcome|refund|replace|repair|apolog|money|you do|would like|want"),
+    ("contact", r"e-?mail|phone|contact|reach|call me"),
+    ("order", r"\border\b"),
+]
+NOT_AN_ANSWER = frozenset({"stop", "contact_human_agent", "objection", "threaten_to_leave"})
 LONG_MESSAGE_WORDS = 12
 EMPATHY = {
     "strong": "utter_complaint_empathy_strong",
@@ -106,6 +126,26 @@ class ActionAcknowledgeComplaint(Action):
 class ValidateComplaintForm(FormValidationAction):
     def name(self) -> str:
         return "validate_complaint_form"
+
+    async def required_slots(
+        self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[str]:
+        """After a "no" to the restatement, which part to change comes before the restatement."""
+        slots = list(domain_slots)
+        if tracker.get_slot("complaint_fixing") and "complaint_confirmed" in slots:
+            slots.insert(slots.index("complaint_confirmed"), "complaint_fix")
+        return slots
+
+    async def extract_complaint_fix(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A typed answer to "which part?" (a button fills the slot through its entity). Asking
+        to stop, for a person, or objecting is no answer: the form's rules take those."""
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if (tracker.get_slot("requested_slot") != "complaint_fix" or tracker.get_slot("complaint_fix")
+                or intent in NOT_AN_ANSWER):
+            return {}
+        return {"complaint_fix": tracker.latest_message.get("text") or None}
 
     @validation.answered_only
     async def validate_order_number(
@@ -164,10 +204,10 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         if value is True:
-            return {"complaint_confirmed": True}
+            return {"complaint_confirmed": True, "complaint_fixing": False}
         if value is False:
-            dispatcher.utter_message(response="utter_complaint_correction")
-            return {slot: None for slot in COMPLAINT_SLOTS if slot not in ("contact", "ticket_number")}
+            # Ask which part is wrong rather than for everything again.
+            return {"complaint_confirmed": None, "complaint_fixing": True, "complaint_fix": None}
         # Anything else they type is an addition: keep it and restate again.
         addition = str(value or "").strip()
         description = tracker.get_slot("complaint_description") or ""
@@ -176,3 +216,17 @@ class ValidateComplaintForm(FormValidationAction):
             "complaint_description": f"{description}\n{addition}".strip(),
             "complaint_confirmed": None,
         }
+
+    @validation.answered_only
+    async def validate_complaint_fix(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        text = str(value or "").strip()
+        part = text if text in FIX_PARTS else guess(text, FIX_WORDS)
+        if part in FIX_PARTS:
+            cleared = FIX_PARTS[part]
+        else:  # "all of it", or words we cannot place: the whole complaint again
+            dispatcher.utter_message(response="utter_complaint_correction")
+            cleared = tuple(s for s in COMPLAINT_SLOTS if s not in ("contact", "ticket_number"))
+        return {**{slot: None for slot in cleared}, "complaint_fix": None, "complaint_fixing": False,
+                "complaint_confirmed": None}

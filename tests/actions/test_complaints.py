@@ -79,14 +79,60 @@ async def test_no_order_is_a_valid_answer(domain) -> None:
     assert slots["order_number"] == "10005533"
 
 
-async def test_confirmation_no_starts_over_and_additions_are_kept(domain) -> None:
-    said, slots = await validate(domain, "no", "deny", complaint_confirmed=False,
-                                 slots={"contact": "jo@example.org", "complaint_description": "broken"})
-    assert said == ["utter_complaint_correction"]
-    assert slots["complaint_description"] is None and slots["complaint_category"] is None
-    assert "contact" not in slots  # the contact they gave stays
+FILLED = {"order_number": "10005533", "complaint_category": "damaged_item", "category_label": "an item arrived damaged",
+          "complaint_description": "broken", "desired_outcome": "refund", "outcome_label": "a refund",
+          "contact": "jo@example.org"}
+
+
+def next_question(domain, slots: dict) -> str | None:
+    """What Rasa's form asks next when the validation leaves it to the domain's order."""
+    required = domain["forms"]["complaint_form"]["required_slots"]
+    return next((name for name in required if slots.get(name) is None), None)
+
+
+async def test_confirmation_no_asks_which_part_and_only_that_part_is_asked_again(domain) -> None:
+    said, slots = await validate(domain, "no", "deny", slots=FILLED, complaint_confirmed=False)
+    assert said == [] and slots["complaint_fixing"] is True and slots["complaint_confirmed"] is None
+    assert slots["requested_slot"] == "complaint_fix", "asks which part, not everything again"
+    fixing = {**FILLED, "complaint_fixing": True}
+    for answer, part, cleared in (
+        ("outcome", "outcome", ("desired_outcome", "outcome_label")),
+        ("the bit about what happened", "description", ("complaint_description",)),
+        ("my email is wrong", "contact", ("contact",)),
+        ("category", "category", ("complaint_category", "category_label")),
+    ):
+        said, slots = await validate(domain, answer, slots=fixing, complaint_fix=answer)
+        assert said == [], part
+        assert all(slots[name] is None for name in cleared), part
+        assert [name for name in FILLED if name in slots] == list(cleared), "the rest is kept"
+        assert slots["complaint_fixing"] is False and "requested_slot" not in slots
+        assert next_question(domain, {**fixing, **slots}) == cleared[0]
+
+
+async def test_a_typed_answer_to_which_part_is_read_and_a_stop_is_left_to_the_rules(domain) -> None:
+    asked = {**FILLED, "complaint_fixing": True, "requested_slot": "complaint_fix"}
+    said, slots = await validate(domain, "my email is wrong", slots=asked)
+    assert said == [] and slots["contact"] is None and slots["complaint_fix"] is None
+    assert next_question(domain, {**asked, **slots}) == "contact"
+    said, slots = await validate(domain, "forget it", "stop", slots=asked)
+    assert said == [] and "contact" not in slots and "complaint_fix" not in slots
+
+
+async def test_all_of_it_or_an_unplaceable_answer_goes_through_the_complaint_again(domain) -> None:
+    fixing = {**FILLED, "complaint_fixing": True}
+    for answer in ("all", "hmm not sure"):
+        said, slots = await validate(domain, answer, slots=fixing, complaint_fix=answer)
+        assert said == ["utter_complaint_correction"]
+        assert slots["complaint_category"] is None and slots["complaint_description"] is None
+        assert slots["desired_outcome"] is None and next_question(domain, {**fixing, **slots}) == "complaint_category"
+        assert "contact" not in slots and "order_number" not in slots, "what reaches them stays"
+
+
+async def test_a_yes_or_an_addition_at_the_restatement(domain) -> None:
+    said, slots = await validate(domain, "yes", "affirm", slots=FILLED, complaint_confirmed=True)
+    assert said == [] and slots["complaint_confirmed"] is True and slots["complaint_fixing"] is False
     said, slots = await validate(domain, "it was also two days late", complaint_confirmed="it was also two days late",
-                                 slots={"complaint_description": "broken"})
+                                 slots=FILLED)
     assert said == ["utter_complaint_addition_noted"]
     assert slots["complaint_description"] == "broken\nit was also two days late"
     assert slots["complaint_confirmed"] is None

@@ -141,6 +141,38 @@ async def test_a_routine_question_in_the_middle_of_a_complaint_is_answered(stack
     assert tracker["slots"]["order_number"] == "10005533"
 
 
+async def test_a_no_to_the_restatement_asks_again_only_for_the_part_that_was_wrong(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    chat = Chat(http, stack)
+    await chat.say("I want to make a complaint")
+    for said in ("10005533", '/inform{"complaint_category":"damaged_item"}', "The kettle lid snapped off on day two",
+                 '/inform{"desired_outcome":"replacement"}'):
+        await chat.say(said)
+    restated = texts(await chat.say("maria.lopez@example.com"))
+    assert "a replacement" in restated and "kettle lid" in restated
+
+    which = await chat.say("/deny")
+    assert '/inform{"complaint_fix":"outcome"}' in payloads(which), "asks which part to change"
+    outcome = await chat.say('/inform{"complaint_fix":"outcome"}')
+    assert '/inform{"desired_outcome":"refund"}' in payloads(outcome), "asks only for the outcome again"
+    restated = texts(await chat.say('/inform{"desired_outcome":"refund"}'))
+    assert "a refund" in restated and "kettle lid" in restated, "the rest is kept"
+
+    # A typed answer works too.
+    which = await chat.say("no")
+    asked = texts(await chat.say("the part about what happened"))
+    assert "in your own words" in asked.lower()
+    restated = texts(await chat.say("The kettle lid snapped off on day two and the handle is loose"))
+    assert "handle is loose" in restated and "a refund" in restated
+
+    replies = await chat.say("/affirm")
+    [ticket] = await rows(stack, Ticket, chat.sender)
+    assert ticket.number in texts(replies)
+    assert (ticket.category, ticket.desired_outcome, ticket.order_number) == ("damaged_item", "refund", "10005533")
+    assert ticket.description == "The kettle lid snapped off on day two and the handle is loose"
+
+
 async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, http: aiohttp.ClientSession) -> None:
     chat = Chat(http, stack)
     replies = await chat.say("can I please talk to a real person")
