@@ -14,10 +14,11 @@ from actions.company import load_company
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT
 from bot import api
-from bot.app_keys import CANNED, DESK, HUB, ROUTER, SESSIONS, SETTINGS, TELEGRAM
+from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
 from bot.console import views
 from bot.console.desk import Desk
+from bot.console.throttle import LoginThrottle
 from bot.hub import Hub
 from bot.rasa_client import RasaClient
 from bot.router import Router
@@ -85,6 +86,7 @@ async def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[security_headers])
     app[SETTINGS] = settings
     app[HUB] = Hub()
+    app[LOGIN_THROTTLE] = LoginThrottle()
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)

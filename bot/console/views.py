@@ -8,7 +8,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from actions.db.models import Agent
-from bot.app_keys import CANNED, DESK, HUB, SESSIONS, SETTINGS
+from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, SESSIONS, SETTINGS
 from bot.console import auth
 from bot.console.desk import DeskError
 from bot.hub import AgentConnection, coalesce_writes
@@ -33,12 +33,18 @@ async def login(request: web.Request) -> web.Response:
         raise web.HTTPForbidden(text="cross-site login refused")
     form = await request.post()
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    throttle = request.app[LOGIN_THROTTLE]
+    minutes = throttle.wait_minutes(username)
+    if minutes:  # not even checked, so waiting out the pause is the only way on
+        raise web.HTTPSeeOther(f"/console/login?error=wait&minutes={minutes}")
     async with request.app[SESSIONS].begin() as session:
         agent = await auth.authenticate(session, username, password)
         token = await auth.start_session(session, agent, settings.session_hours) if agent else None
     if token is None:
         logger.info("failed console login for %r", username[:64])
+        throttle.failed(username)
         raise web.HTTPSeeOther("/console/login?error=1")
+    throttle.succeeded(username)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(
         auth.COOKIE, token, httponly=True, samesite="Strict", secure=settings.secure_cookies,

@@ -4,6 +4,7 @@ import pytest
 
 from actions.db import repository
 from actions.db.models import utcnow
+from bot.app_keys import LOGIN_THROTTLE
 from bot.console.auth import COOKIE
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
 
@@ -36,6 +37,32 @@ async def test_login_sets_a_safe_cookie_and_logout_ends_the_session(gateway, ses
     assert logout.status == 303 and logout.headers["Location"] == "/console/login"
     replay = await gateway.get("/api/tickets", cookies={COOKIE: token})
     assert replay.status == 401, "a logged-out session cannot be replayed"
+
+
+async def test_too_many_wrong_passwords_make_that_username_wait(gateway, sessions) -> None:
+    await add_agent(sessions)
+    await add_agent(sessions, "eli", "Eli")
+    now = [1000.0]
+    gateway.server.app[LOGIN_THROTTLE].clock = lambda: now[0]
+
+    async def sign_in(username: str, password: str) -> aiohttp.ClientResponse:
+        gateway.session.cookie_jar.clear()
+        return await gateway.post("/console/login", data={"username": username, "password": password},
+                                  allow_redirects=False)
+
+    for minute in range(5):
+        now[0] = 1000.0 + 60 * minute
+        assert (await sign_in("dana", f"guess {minute}")).headers["Location"] == "/console/login?error=1"
+    refused = await sign_in("Dana", PASSWORD)
+    assert refused.headers["Location"] == "/console/login?error=wait&minutes=11", "even the right password waits"
+    assert COOKIE not in refused.cookies
+    assert (await sign_in("eli", PASSWORD)).headers["Location"] == "/console", "other agents are not affected"
+
+    now[0] = 1000.0 + 15 * 60  # the first wrong password is 15 minutes old
+    assert (await sign_in("dana", PASSWORD)).headers["Location"] == "/console"
+    # A success forgets the failures: the next typo is simply a typo.
+    assert (await sign_in("dana", "typo")).headers["Location"] == "/console/login?error=1"
+    assert (await sign_in("dana", PASSWORD)).headers["Location"] == "/console"
 
 
 async def test_cross_site_requests_are_refused(gateway, sessions) -> None:

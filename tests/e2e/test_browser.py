@@ -86,6 +86,13 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
 
     await agent.goto(gateway_url + "/console")
     await expect(agent).to_have_url(gateway_url + "/console/login")
+    for attempt in range(6):  # someone guessing: after 5 wrong passwords the username waits
+        await agent.get_by_test_id("login-username").fill("mallory")
+        await agent.get_by_test_id("login-password").fill(f"guess number {attempt}")
+        async with agent.expect_navigation():
+            await agent.get_by_test_id("login-submit").click()
+        await expect(agent.get_by_test_id("login-error")).to_be_visible()
+    await expect(agent.get_by_test_id("login-error")).to_contain_text("please try again in 15 minutes")
     await agent.get_by_test_id("login-username").fill("dana-browser")
     await agent.get_by_test_id("login-password").fill(PASSWORD)
     await agent.get_by_test_id("login-submit").click()
