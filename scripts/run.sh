@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-mkdir -p var/log
+LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"  # where each process writes its log
+mkdir -p "$LOG_DIR"
 
 if [ -z "${RASA_TOKEN:-}" ]; then
   # The Rasa HTTP API (used by the gateway to resume conversations) needs a token; without a
@@ -31,19 +32,19 @@ wait_for() {  # url, name, pid
   for _ in $(seq 1 240); do
     if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
     if ! kill -0 "$3" 2>/dev/null; then
-      echo "The $2 exited while starting; its log is var/log/$2.log:" >&2
-      tail -n 20 "var/log/$2.log" >&2
+      echo "The $2 exited while starting; its log is $LOG_DIR/$2.log:" >&2
+      tail -n 20 "$LOG_DIR/$2.log" >&2
       return 1
     fi
     sleep 0.5
   done
-  echo "The $2 did not answer at $1 within 2 minutes; see var/log/$2.log" >&2
+  echo "The $2 did not answer at $1 within 2 minutes; see $LOG_DIR/$2.log" >&2
   return 1
 }
 
 echo "Starting the action server on 127.0.0.1:$ACTION_PORT ..."
 SANIC_HOST=127.0.0.1 .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
-  >var/log/actions.log 2>&1 &
+  >"$LOG_DIR/actions.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$ACTION_PORT/health" actions "${pids[0]}" || exit 1
 
@@ -70,7 +71,7 @@ for i in $(seq 0 $((RASA_PROCESSES - 1))); do
   rasa_urls+=("http://127.0.0.1:$port")
   PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
     --credentials credentials.yml --interface 127.0.0.1 --port "$port" \
-    --enable-api --auth-token "$RASA_TOKEN" >"var/log/${rasa_logs[$i]}.log" 2>&1 &
+    --enable-api --auth-token "$RASA_TOKEN" >"$LOG_DIR/${rasa_logs[$i]}.log" 2>&1 &
   pids+=($!)
 done
 for i in "${!rasa_urls[@]}"; do
@@ -81,7 +82,7 @@ RASA_URL=$(IFS=,; echo "${rasa_urls[*]}")
 : "${GATEWAY_HOST:=127.0.0.1}" "${GATEWAY_PORT:=8000}"
 export GATEWAY_HOST GATEWAY_PORT RASA_TOKEN RASA_URL
 echo "Starting the gateway on $GATEWAY_HOST:$GATEWAY_PORT ..."
-.venv/bin/python -m bot >var/log/gateway.log 2>&1 &
+.venv/bin/python -m bot >"$LOG_DIR/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[-1]}" || exit 1
 
@@ -103,12 +104,12 @@ CareDesk is running.
   Chat in a terminal:             make shell
   Rasa server (127.0.0.1 only):   $RASA_URL  (lock store: $LOCK_STORE)
   Action server (127.0.0.1 only): http://127.0.0.1:$ACTION_PORT
-  Logs:                           var/log/gateway.log, var/log/rasa*.log, var/log/actions.log
+  Logs:                           $LOG_DIR/gateway.log, $LOG_DIR/rasa*.log, $LOG_DIR/actions.log
 Press Ctrl-C to stop.
 MSG
 
 wait -n "${pids[@]}"
 # Ctrl-C interrupts the wait too: the trap has stopped everything, so say nothing more.
 [ "$stopping" = 1 ] && exit 0
-echo "A CareDesk process exited unexpectedly; see var/log/." >&2
+echo "A CareDesk process exited unexpectedly; see $LOG_DIR/." >&2
 exit 1

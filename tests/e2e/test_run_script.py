@@ -1,0 +1,119 @@
+"""`make run`'s launcher (scripts/run.sh) the way a team runs it in production: two Rasa
+processes behind the gateway with their conversation locks in Redis (one process where this
+machine has no Redis, which the script must say), a chat through the gateway's WebSocket,
+and Ctrl-C stopping everything."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from actions.settings import PROJECT_ROOT
+from bench.stack import answers_tcp, free_port, migrate, scratch_postgres
+
+pytestmark = pytest.mark.e2e
+ORIGIN = "http://run-script.caredesk.test"
+
+
+def two_free_ports() -> int:
+    """A free port whose next one is free too (run.sh numbers its Rasa processes upwards)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe, contextlib.suppress(OSError):
+            probe.bind(("127.0.0.1", port + 1))
+            return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+@contextlib.contextmanager
+def databases(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """PostgreSQL for both when the tests have a server (as production would), else SQLite."""
+    server = os.environ.get("TEST_DATABASE_URL", "")
+    if not server.startswith("postgres"):
+        yield f"sqlite:///{tmp_path / 'caredesk.db'}", f"sqlite:///{tmp_path / 'tracker.db'}"
+        return
+    with scratch_postgres(server, "run") as app, scratch_postgres(server, "runtracker") as tracker:
+        yield app, tracker
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float) -> str:
+    seen = ""
+
+    async def read() -> None:
+        nonlocal seen
+        while marker not in seen:
+            line = await stream.readline()
+            if not line:
+                raise AssertionError(f"run.sh ended before {marker!r}:\n{seen}")
+            seen += line.decode(errors="replace")
+
+    await asyncio.wait_for(read(), seconds)
+    return seen
+
+
+async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    redis = answers_tcp("127.0.0.1", 6379)
+    gateway_port = free_port()
+    scratch = contextlib.ExitStack()  # entered and closed in a thread: it runs its own event loop
+    app_db, tracker_db = await asyncio.to_thread(scratch.enter_context, databases(tmp_path))
+    try:
+        env = {
+            **os.environ, "RASA_PROCESSES": "2", "RASA_PORT": str(two_free_ports()),
+            "ACTION_PORT": str(free_port()), "GATEWAY_PORT": str(gateway_port), "GATEWAY_HOST": "127.0.0.1",
+            "DATABASE_URL": app_db, "TRACKER_STORE_URL": tracker_db, "REDIS_DB": "4",
+            "CAREDESK_LOG_DIR": str(tmp_path / "log"), "GATEWAY_ALLOWED_ORIGINS": ORIGIN,
+            "TELEGRAM_TOKEN": "", "RASA_TOKEN": "", "LOCK_STORE": "in_memory",
+        }
+        env.pop("ACTION_ENDPOINT_URL", None)
+        env.pop("GATEWAY_PUBLIC_URL", None)
+        migrate(env)
+        run = await asyncio.create_subprocess_exec(
+            str(PROJECT_ROOT / "scripts" / "run.sh"), cwd=PROJECT_ROOT, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        )
+        assert run.stdout is not None
+        try:
+            started = await read_until(run.stdout, "Press Ctrl-C to stop.", 240)
+            rasa = re.search(r"Rasa server \(127\.0\.0\.1 only\):\s+(\S+)\s+\(lock store: (\w+)\)", started)
+            assert rasa, started
+            if redis:
+                assert len(rasa.group(1).split(",")) == 2 and rasa.group(2) == "redis", started
+            else:
+                assert "needs Redis" in started and len(rasa.group(1).split(",")) == 1, started
+
+            async with aiohttp.ClientSession() as http:
+                for url in rasa.group(1).split(","):
+                    async with http.get(f"{url}/") as response:
+                        assert response.status == 200, f"{url} is not answering"
+                async with http.ws_connect(f"http://127.0.0.1:{gateway_port}/ws/chat",
+                                           headers={"Origin": ORIGIN}) as ws:
+                    assert (await ws.receive_json(timeout=30))["type"] == "hello"
+                    await ws.send_json({"type": "message", "text": "hello", "client_id": "run-1"})
+                    replies: list[str] = []
+                    while not any("Northwind Goods" in text for text in replies):
+                        frame = await ws.receive_json(timeout=60)
+                        message = frame.get("message") or {}
+                        if frame.get("type") == "message" and message.get("from") == "bot":
+                            replies.append(message["text"])
+
+            os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+            stopped = await read_until(run.stdout, "CareDesk stopped.", 60)
+            assert await asyncio.wait_for(run.wait(), 30) == 0
+            assert "exited unexpectedly" not in stopped
+            with pytest.raises(ProcessLookupError):
+                os.killpg(run.pid, 0)  # nothing of it is left running
+        finally:
+            if run.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(run.pid, signal.SIGKILL)
+                await run.wait()
+    finally:
+        await asyncio.to_thread(scratch.close)
