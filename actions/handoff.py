@@ -40,14 +40,17 @@ RECENT = 6
 # Sent as a custom message with the hand-off reply, so the gateway looks for the new hand-off
 # in the database only after the turns that made one (not after every message).
 HANDOFF_SIGNAL = {"caredesk": "handoff"}
+CMDLINE = "cmdline"  # Rasa's input channel for `rasa shell`
 
 
-def pause_listening(dispatcher: CollectingDispatcher) -> list[EventType]:
+def pause_listening(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
     """Stop the bot in this conversation and tell the gateway. The pause ends the prediction
     loop before Rasa would log action_listen, so it is logged here: when the gateway resumes
     the conversation, the next message is then read like any other and the hand-back rules
-    apply."""
-    dispatcher.utter_message(json_message=HANDOFF_SIGNAL)
+    apply. `make shell` (Rasa's cmdline channel) has no gateway, and would print the signal
+    as raw JSON, so it does not get it."""
+    if channel_of(tracker) != CMDLINE:
+        dispatcher.utter_message(json_message=HANDOFF_SIGNAL)
     return [ActionExecuted("action_listen"), ConversationPaused()]
 
 
@@ -118,7 +121,7 @@ class EscalatingAction(Resources, Action, ABC):
         return [
             SlotSet("handoff_id", float(handoff.id)),
             SlotSet("promised_time", promised_text),
-            *pause_listening(dispatcher),
+            *pause_listening(dispatcher, tracker),
         ]
 
 

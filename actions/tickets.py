@@ -100,7 +100,7 @@ class ActionSubmitComplaint(Resources, Action):
                 ticket_id=ticket.id,
             )
             dispatcher.utter_message(response="utter_handoff_complaint", promised_time=promised_text)
-            return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening(dispatcher)]
+            return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening(dispatcher, tracker)]
 
 
 class ActionTicketStatus(Resources, Action):

@@ -4,13 +4,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-mkdir -p var/log
+LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"
+mkdir -p "$LOG_DIR"
 : "${RASA_SHELL_PORT:=5006}"
 
 own_actions=""
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$ACTION_PORT/health" 2>/dev/null; then
   SANIC_HOST=127.0.0.1 .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
-    >var/log/actions-shell.log 2>&1 &
+    >"$LOG_DIR/actions-shell.log" 2>&1 &
   own_actions=$!
   trap 'kill -TERM $own_actions 2>/dev/null; wait $own_actions 2>/dev/null' EXIT
   for _ in $(seq 1 120); do

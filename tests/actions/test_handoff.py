@@ -36,6 +36,16 @@ async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions,
     assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
+async def test_the_terminal_chat_gets_no_raw_handoff_signal(sessions, company) -> None:
+    t = tracker("can I talk to a human", "contact_human_agent", sender_id="shell-1", channel="cmdline")
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(dispatcher, t, {})
+    assert responses(dispatcher) == ["utter_handoff_requested"] and signals(dispatcher) == []
+    assert events[-1] == ConversationPaused(), "the conversation still waits for a person"
+    [row] = await handoffs(sessions)
+    assert row.channel == "cmdline"
+
+
 async def test_a_threat_to_leave_is_queued_first(sessions, company) -> None:
     action = ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
     await action.run(CollectingDispatcher(), tracker("I want a person", "contact_human_agent", sender_id="calm"), {})
