@@ -96,20 +96,6 @@ async def conversation(session: AsyncSession, conversation_id: str) -> Conversat
     return await session.get(Conversation, conversation_id)
 
 
-async def open_conversation(
-    session: AsyncSession, conversation_id: str | None, channel: str
-) -> Conversation:
-    """The conversation with that id, or a new one (unknown ids are never trusted blindly)."""
-    if conversation_id:
-        found = await session.get(Conversation, conversation_id)
-        if found is not None and found.channel == channel:
-            return found
-    created = Conversation(id=new_conversation_id(), channel=channel, mode="bot")
-    session.add(created)
-    await session.flush()
-    return created
-
-
 async def new_conversation(connection: AsyncConnection, channel: str) -> str:
     """A new conversation in one INSERT, without the ORM's unit of work: every chat that
     opens the widget makes one, and an ORM session cost it five round trips."""

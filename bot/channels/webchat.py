@@ -39,16 +39,18 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _hello(request: web.Request, requested: str | None) -> dict[str, Any]:
-    """The conversation this socket carries and its transcript so far: the one asked for
-    (a reconnect, a reload), else a new one, which has nothing to look up."""
-    if not requested:
-        conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
-        return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
-    async with request.app[SESSIONS].begin() as session:
-        conversation = await store.open_conversation(session, requested, CHANNEL)
-        history = [store.message_frame(m) for m in await store.history(session, conversation.id)]
-        return {"type": "hello", "conversation_id": conversation.id, "mode": conversation.mode,
-                "agent_name": conversation.agent_name, "history": history}
+    """The conversation this socket carries and its transcript so far: the one asked for (a
+    reconnect, a reload) when it exists on this channel, else a new one, which has nothing to
+    look up (an unknown id is never trusted blindly)."""
+    if requested:
+        async with request.app[SESSIONS]() as session:
+            found = await store.conversation(session, requested)
+            if found is not None and found.channel == CHANNEL:
+                history = [store.message_frame(m) for m in await store.history(session, found.id)]
+                return {"type": "hello", "conversation_id": found.id, "mode": found.mode,
+                        "agent_name": found.agent_name, "history": history}
+    conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
+    return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
 
 
 async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:
