@@ -2,6 +2,7 @@
 what they already said, and a restatement they confirm before the ticket is written."""
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -12,21 +13,24 @@ from rasa_sdk.types import DomainDict
 
 from actions import sentiment, validation
 
-# Codes of the category and outcome buttons (domain.yml), and how the restatement says them.
+logger = logging.getLogger(__name__)
+
+# Codes of the category and outcome buttons (domain.yml), and the response that holds the
+# words the restatement uses for each, so trainers edit them with the other replies.
 CATEGORY_LABELS = {
-    "late_delivery": "your delivery is late",
-    "damaged_item": "an item arrived damaged",
-    "wrong_item": "you received the wrong item",
-    "billing_error": "there's a mistake in what you were charged",
-    "staff_behaviour": "you're unhappy with how you were treated",
-    "other": "something went wrong",
+    "late_delivery": "utter_label_late_delivery",
+    "damaged_item": "utter_label_damaged_item",
+    "wrong_item": "utter_label_wrong_item",
+    "billing_error": "utter_label_billing_error",
+    "staff_behaviour": "utter_label_staff_behaviour",
+    "other": "utter_label_category_other",
 }
 OUTCOME_LABELS = {
-    "refund": "a refund",
-    "replacement": "a replacement",
-    "repair": "a repair",
-    "apology": "an apology",
-    "other": "us to look into it",
+    "refund": "utter_label_refund",
+    "replacement": "utter_label_replacement",
+    "repair": "utter_label_repair",
+    "apology": "utter_label_apology",
+    "other": "utter_label_outcome_other",
 }
 CATEGORY_WORDS = [
     ("damaged_item", r"broken|damaged|cracked|smashed|dented|torn|scratched|defective|faulty|doesn'?t work"),
@@ -79,6 +83,16 @@ EMPATHY = {
 }
 
 
+def label(domain: DomainDict, response: str) -> str:
+    """The words of a label response. One a trainer deleted reads as its name, and says so
+    in the log, rather than failing the customer's complaint."""
+    for variation in (domain.get("responses") or {}).get(response) or []:
+        if variation.get("text"):
+            return str(variation["text"])
+    logger.warning("domain.yml has no text for %s; the restatement uses its name", response)
+    return response.removeprefix("utter_label_").replace("_", " ")
+
+
 def guess(text: str, table: list[tuple[str, str]]) -> str | None:
     for code, pattern in table:
         if re.search(pattern, text or "", re.IGNORECASE):
@@ -113,7 +127,7 @@ class ActionAcknowledgeComplaint(Action):
             if category:
                 events += [
                     SlotSet("complaint_category", category),
-                    SlotSet("category_label", CATEGORY_LABELS[category]),
+                    SlotSet("category_label", label(domain, CATEGORY_LABELS[category])),
                 ]
         number = validation.order_number(text)
         if number:
@@ -169,7 +183,7 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> dict[str, Any]:
         code = value if value in CATEGORY_LABELS else guess(str(value or ""), CATEGORY_WORDS)
         code = code or "other"
-        return {"complaint_category": code, "category_label": CATEGORY_LABELS[code]}
+        return {"complaint_category": code, "category_label": label(domain, CATEGORY_LABELS[code])}
 
     @validation.answered_only
     async def validate_complaint_description(
@@ -184,11 +198,13 @@ class ValidateComplaintForm(FormValidationAction):
     ) -> dict[str, Any]:
         text = str(value or "").strip()
         if text in OUTCOME_LABELS:
-            return {"desired_outcome": text, "outcome_label": OUTCOME_LABELS[text]}
+            return {"desired_outcome": text, "outcome_label": label(domain, OUTCOME_LABELS[text])}
         code = guess(text, OUTCOME_WORDS)
         if code:
-            return {"desired_outcome": code, "outcome_label": OUTCOME_LABELS[code]}
-        return {"desired_outcome": "other", "outcome_label": f'"{text}"' if text else OUTCOME_LABELS["other"]}
+            return {"desired_outcome": code, "outcome_label": label(domain, OUTCOME_LABELS[code])}
+        # Their own words, quoted, say what they want better than "something else" would.
+        return {"desired_outcome": "other",
+                "outcome_label": f'"{text}"' if text else label(domain, OUTCOME_LABELS["other"])}
 
     @validation.answered_only
     async def validate_contact(

@@ -4,9 +4,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.trackers import responses, tracker
 
 
-async def acknowledge(text: str, **slots):
+async def acknowledge(text: str, domain=None, **slots):
     dispatcher = CollectingDispatcher()
-    events = await ActionAcknowledgeComplaint().run(dispatcher, tracker(text, "complaint", slots=slots), {})
+    events = await ActionAcknowledgeComplaint().run(dispatcher, tracker(text, "complaint", slots=slots), domain or {})
     return responses(dispatcher), {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 
@@ -59,6 +59,29 @@ async def test_category_from_button_or_from_words(domain) -> None:
 async def test_outcome_from_words(domain) -> None:
     _, slots = await validate(domain, "i just want my money back", desired_outcome="i just want my money back")
     assert slots["desired_outcome"] == "refund" and slots["outcome_label"] == "a refund"
+
+
+async def test_the_restatement_words_come_from_the_domain(domain) -> None:
+    _, slots = await validate(domain, "", complaint_category="late_delivery")
+    assert slots["category_label"] == "your delivery is late"
+    _, slots = await validate(domain, "", desired_outcome="other")
+    assert slots["outcome_label"] == "us to look into it"
+    # A trainer's rewording is what the customer reads.
+    edited = {**domain, "responses": {**domain["responses"],
+                                      "utter_label_refund": [{"text": "your money back"}],
+                                      "utter_label_damaged_item": [{"text": "something broke in transit"}]}}
+    _, slots = await validate(edited, "refund please", desired_outcome="refund please")
+    assert slots["outcome_label"] == "your money back"
+    story = "The lamp from order 10005533 arrived broken and cracked all over, and I am really upset about it"
+    _, slots = await acknowledge(story, edited)
+    assert slots["category_label"] == "something broke in transit"
+
+
+async def test_a_deleted_label_response_still_restates(domain, caplog) -> None:
+    trimmed = {**domain, "responses": {k: v for k, v in domain["responses"].items() if k != "utter_label_wrong_item"}}
+    _, slots = await validate(trimmed, "", complaint_category="wrong_item")
+    assert slots["complaint_category"] == "wrong_item" and slots["category_label"] == "wrong item"
+    assert "utter_label_wrong_item" in caplog.text
 
 
 async def test_contact_must_be_an_email_or_a_phone(domain) -> None:
