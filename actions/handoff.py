@@ -165,9 +165,19 @@ class ActionHandoffEnded(Resources, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        agent_name = None
         async with self.sessions.begin() as session:
             handoff = await repository.end_handoff(session, tracker.sender_id)
             if handoff is None:
                 handoff = await repository.latest_handoff(session, tracker.sender_id)
+            if handoff is not None and handoff.claimed_by:
+                agent_name = handoff.claimed_by  # a person took part: their name, as the customer saw it
         dispatcher.utter_message(response="utter_handoff_ended")
-        return [SlotSet("handoff_id", float(handoff.id) if handoff else None)]
+        # The rating that follows asks about the person's part and the bot's part apart, when
+        # a person took part; answers from an earlier rating never carry over.
+        return [
+            SlotSet("handoff_id", float(handoff.id) if handoff else None),
+            SlotSet("rate_agent", agent_name is not None),
+            SlotSet("agent_name", agent_name),
+            *[SlotSet(slot, None) for slot in ("rating", "agent_rating", "feedback_comment") if tracker.get_slot(slot)],
+        ]

@@ -87,8 +87,9 @@ async def list_feedback(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         rows = (await session.scalars(select(Feedback).order_by(Feedback.id.desc()).limit(LIMIT))).all()
         return web.json_response([
-            {"rating": f.rating, "comment": f.comment, "channel": f.channel, "conversation_id": f.conversation_id,
-             "ticket_id": f.ticket_id, "handoff_id": f.handoff_id, "created_at": f.created_at.isoformat()}
+            {"rating": f.rating, "subject": f.subject, "agent_username": f.agent_username, "comment": f.comment,
+             "channel": f.channel, "conversation_id": f.conversation_id, "ticket_id": f.ticket_id,
+             "handoff_id": f.handoff_id, "created_at": f.created_at.isoformat()}
             for f in rows
         ])
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from actions.company import load_company
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT
-from bot import api
+from bot import api, reports
 from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
 from bot.console import views
@@ -98,5 +98,6 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/console", views.console_page)
     app.router.add_get("/ws/console", views.console_socket)
     api.add_routes(app)
+    reports.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -154,7 +154,8 @@ class Handoff(Base):
     promised_response_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[dt.datetime | None]
-    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the agent's name, as customers see it
+    agent_username: Mapped[str | None] = mapped_column(String(64))  # who claimed it (ratings are kept per agent)
     ended_at: Mapped[dt.datetime | None]
 
     ticket: Mapped[Ticket | None] = relationship()
@@ -172,6 +173,10 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the rating is about: "bot" or "agent" (the person who took over; rated apart, so
+    # each part of a handed-over conversation is measured). "whole" before migration 0003.
+    subject: Mapped[str] = mapped_column(String(8), default="bot")
+    agent_username: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class Conversation(Base):

@@ -228,9 +228,13 @@ async def add_feedback(
     comment: str | None,
     ticket_id: int | None,
     handoff_id: int | None,
+    subject: str = "bot",
+    agent_username: str | None = None,
 ) -> Feedback:
     if not 1 <= rating <= 5:
         raise ValueError("rating must be 1 to 5")
+    if subject not in ("bot", "agent"):
+        raise ValueError("a rating is about the bot or an agent")
     feedback = Feedback(
         conversation_id=conversation_id,
         channel=channel,
@@ -238,6 +242,8 @@ async def add_feedback(
         comment=comment,
         ticket_id=ticket_id,
         handoff_id=handoff_id,
+        subject=subject,
+        agent_username=agent_username if subject == "agent" else None,
     )
     session.add(feedback)
     await session.flush()

@@ -63,6 +63,7 @@ class Desk:
             if handoff.status == "claimed" and conversation.agent_username != agent.username:
                 raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
             handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", agent.name, self.clock()
+            handoff.agent_username = agent.username
             conversation.mode = "agent"
             conversation.agent_username, conversation.agent_name = agent.username, agent.name
             if handoff.ticket_id is not None:

@@ -102,4 +102,23 @@ async def test_handoff_ended_closes_the_queue_entry(sessions, company) -> None:
     [row] = await handoffs(sessions)
     assert row.status == "ended" and row.ended_at is not None
     assert responses(dispatcher) == ["utter_handoff_ended"]
-    assert events == [SlotSet("handoff_id", float(row.id))]
+    # Nobody claimed it: no person's part to rate.
+    assert events == [SlotSet("handoff_id", float(row.id)), SlotSet("rate_agent", False), SlotSet("agent_name", None)]
+
+
+async def test_after_a_person_took_part_their_part_is_rated_apart(sessions, company) -> None:
+    await ActionHandoff(sessions=sessions, company=company).run(
+        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c-10"), {}
+    )
+    async with sessions.begin() as session:
+        handoff = (await handoffs(sessions))[0]
+        claimed = await session.get(type(handoff), handoff.id)
+        claimed.status, claimed.claimed_by, claimed.agent_username = "claimed", "Dana Weiss", "dana"
+    events = await ActionHandoffEnded(sessions=sessions).run(
+        CollectingDispatcher(),
+        tracker("/handoff_ended", "handoff_ended", sender_id="c-10", slots={"rating": "2", "feedback_comment": "old"}),
+        {},
+    )
+    slots = {e["name"]: e["value"] for e in events}
+    assert slots["rate_agent"] is True and slots["agent_name"] == "Dana Weiss"
+    assert slots["rating"] is None and slots["feedback_comment"] is None, "an earlier rating never carries over"

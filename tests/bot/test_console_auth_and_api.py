@@ -104,3 +104,41 @@ async def test_ticket_api_reads_and_changes_status(gateway, sessions, company) -
     assert (await gateway.get("/api/tickets/CD-999999")).status == 404
     assert await (await gateway.get("/api/tickets?status=open")).json() == []
     assert await (await gateway.get("/api/feedback")).json() == []
+
+
+async def test_satisfaction_reports_the_bot_and_each_agent_apart(gateway, sessions) -> None:
+    from datetime import timedelta
+
+    from actions.db.models import Feedback
+
+    assert (await gateway.get("/api/satisfaction")).status == 401
+    await add_agent(sessions)
+    await add_agent(sessions, "eli", "Eli")
+    await log_in(gateway)
+
+    def row(rating: int, subject: str, agent: str | None = None, days_ago: int = 0) -> Feedback:
+        return Feedback(conversation_id="c_1", channel="webchat", rating=rating, comment=None, ticket_id=None,
+                        handoff_id=None, subject=subject, agent_username=agent,
+                        created_at=utcnow() - timedelta(days=days_ago))
+
+    async with sessions.begin() as session:
+        session.add_all([
+            row(5, "agent", "dana"), row(4, "agent", "dana"), row(2, "agent", "dana"),
+            row(5, "agent", "eli"),
+            row(2, "bot"), row(3, "bot"), row(4, "bot"), row(5, "bot"),
+            row(1, "bot", days_ago=40),  # outside the default 30 days
+            row(3, "whole"),
+        ])
+    report = await (await gateway.get("/api/satisfaction")).json()
+    assert report["days"] == 30
+    assert report["bot"] == {"ratings": 4, "average": 3.5, "csat_percent": 50.0}
+    assert report["agents"] == [
+        {"username": "dana", "name": "Dana", "ratings": 3, "average": 3.67, "csat_percent": 66.7},
+        {"username": "eli", "name": "Eli", "ratings": 1, "average": 5.0, "csat_percent": 100.0},
+    ]
+    assert report["whole"] == {"ratings": 1, "average": 3.0, "csat_percent": 0.0}
+    longer = await (await gateway.get("/api/satisfaction?days=60")).json()
+    assert longer["bot"]["ratings"] == 5
+    for bad in ("0", "abc", "400"):
+        refused = await gateway.get(f"/api/satisfaction?days={bad}")
+        assert refused.status == 400 and "days" in (await refused.json())["error"]

@@ -71,10 +71,16 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
         await console.send_json({"type": "resolve", "conversation_id": conversation_id})
         back = await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"], seconds=30)
         assert any(f["type"] == "agent_left" for f in back)
+        # Dana's part is rated first, by name; then the bot's part, apart.
         rating = back[-1]["message"]
-        assert '/inform{"rating":"5"}' in [b["payload"] for b in rating["buttons"]]
-
-        await chat.send_json({"type": "message", "text": "4 - Good", "payload": '/inform{"rating":"4"}', "client_id": "4"})
+        assert "Dana" in rating["text"]
+        assert '/inform{"agent_rating":"5"}' in [b["payload"] for b in rating["buttons"]]
+        await chat.send_json({"type": "message", "text": "5 - Excellent", "payload": '/inform{"agent_rating":"5"}',
+                              "client_id": "4"})
+        bot_part = (await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"]))[-1]["message"]
+        assert "before Dana joined" in bot_part["text"]
+        assert '/inform{"rating":"3"}' in [b["payload"] for b in bot_part["buttons"]]
+        await chat.send_json({"type": "message", "text": "3", "client_id": "4b"})  # typed, not a button
         await frames_until(chat, lambda f: is_message(f, "bot"))
         await chat.send_json({"type": "message", "text": "No, that's all", "payload": "/deny", "client_id": "5"})
         await frames_until(chat, lambda f: is_message(f, "bot"))
@@ -84,15 +90,17 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
         async with sessions() as session:
             conversation = await session.get(Conversation, conversation_id)
             handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id))
-            feedback = await session.scalar(select(Feedback).where(Feedback.conversation_id == conversation_id))
+            feedback = (await session.scalars(select(Feedback).where(Feedback.conversation_id == conversation_id)
+                                              .order_by(Feedback.id))).all()
             note = await session.scalar(select(Note).where(Note.conversation_id == conversation_id))
             lines = (await session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))).all()
         assert conversation.mode == "bot" and conversation.agent_name is None
         assert handoff.status == "ended" and handoff.claimed_by == "Dana"
-        assert feedback.rating == 4 and feedback.handoff_id == handoff.id and feedback.channel == "webchat"
+        assert [(f.subject, f.rating, f.agent_username) for f in feedback] == [("agent", 5, "dana"), ("bot", 3, None)]
+        assert {f.handoff_id for f in feedback} == {handoff.id} and {f.channel for f in feedback} == {"webchat"}
         assert note.text == "Checked DHL: arrives tomorrow" and note.author == "Dana"
         senders = [m.sender for m in lines]
-        assert senders.count("agent") == 1 and senders.count("customer") == 5
+        assert senders.count("agent") == 1 and senders.count("customer") == 6
         assert lines[senders.index("agent")].agent_name == "Dana"
     finally:
         await client.close()

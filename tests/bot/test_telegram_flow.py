@@ -86,7 +86,11 @@ async def test_complaint_handover_and_rating_on_telegram(rasa_stack, make_settin
 
         await console.send_json({"type": "resolve", "conversation_id": f"tg_{CHAT}"})
         rating = await api.wait_for(has_button("5 - Excellent"))
+        assert "Dana" in rating["text"], "the person's part is rated first, by name"
         api.press(CHAT, rating, "5 - Excellent")
+        bot_part = await api.wait_for(has_button("2 - Poor"))
+        assert "before Dana joined" in bot_part["text"]
+        api.press(CHAT, bot_part, "2 - Poor")
         comment = await api.wait_for(has_button("No, that's all"))
         api.press(CHAT, comment, "No, that's all")
         await api.wait_for(lambda p: "Thank" in p["text"] or "pleasure" in p["text"])
@@ -99,7 +103,8 @@ async def test_complaint_handover_and_rating_on_telegram(rasa_stack, make_settin
             lines = (await session.scalars(select(Message).where(Message.conversation_id == f"tg_{CHAT}"))).all()
         assert (ticket.channel, ticket.conversation_id, ticket.category) == ("telegram", f"tg_{CHAT}", "damaged_item")
         assert handoff.status == "ended" and handoff.ticket_id == ticket.id and handoff.claimed_by == "Dana"
-        assert feedback[-1].rating == 5 and feedback[-1].handoff_id == handoff.id and feedback[-1].channel == "telegram"
+        assert [(f.subject, f.rating, f.agent_username) for f in feedback][-2:] == [("agent", 5, "dana-tg"), ("bot", 2, None)]
+        assert {(f.handoff_id, f.channel) for f in feedback[-2:]} == {(handoff.id, "telegram")}
         texts = [m.text for m in lines]
         assert "Damaged item" in texts and "Hi Maria, a new speaker is on its way." in texts
     finally:

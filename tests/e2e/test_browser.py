@@ -120,7 +120,12 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await agent.get_by_test_id("resolve-button").click()
     five = customer.get_by_test_id("cd-quick-reply").filter(has_text="5 - Excellent")
     await expect(five).to_be_visible(timeout=30_000)
+    await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]').last).to_contain_text("Dana")
     await five.click()
+    # then the bot's own part, rated apart
+    await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]').last).to_contain_text(
+        "before Dana joined")
+    await customer.get_by_test_id("cd-quick-reply").filter(has_text="4 - Good").click()
     done = customer.get_by_test_id("cd-quick-reply").filter(has_text="No, that's all")
     await expect(done).to_be_visible()
     bot_lines = await customer.locator('[data-testid="cd-message"][data-from="bot"]').count()
@@ -136,11 +141,13 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
             conversation_id = await session.scalar(select(Message.conversation_id).where(
                 Message.text == "thanks, it's order 10005533 <b>not bold</b>"))
             handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == conversation_id))
-            feedback = await session.scalar(select(Feedback).where(Feedback.handoff_id == handoff.id))
+            feedback = (await session.scalars(select(Feedback).where(Feedback.handoff_id == handoff.id)
+                                              .order_by(Feedback.id))).all()
             texts = (await session.scalars(select(Message.text).where(
                 Message.conversation_id == handoff.conversation_id).order_by(Message.id))).all()
     finally:
         await engine.dispose()
-    assert handoff.status == "ended" and feedback.rating == 5 and feedback.channel == "webchat"
+    assert handoff.status == "ended" and {f.channel for f in feedback} == {"webchat"}
+    assert [(f.subject, f.rating, f.agent_username) for f in feedback] == [("agent", 5, "dana-browser"), ("bot", 4, None)]
     assert "Hi, I'm Dana. I'm looking at your order now." in texts
     assert "thanks, it's order 10005533 <b>not bold</b>" in texts
