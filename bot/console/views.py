@@ -69,6 +69,13 @@ async def console_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(PAGES / "index.html")
 
 
+async def satisfaction_page(request: web.Request) -> web.StreamResponse:
+    """Team leads' view of the ratings (the page reads /api/satisfaction)."""
+    if await current_agent(request) is None:
+        raise web.HTTPFound("/console/login")
+    return web.FileResponse(PAGES / "satisfaction.html")
+
+
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")

@@ -133,6 +133,20 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     # the thanks for the rating and the goodbye
     await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]')).to_have_count(bot_lines + 2)
     await shot(customer, "widget-rated-phone")
+
+    # The team lead's view: the agent's part and the bot's part in their own rows.
+    async with agent.context.expect_page() as opened:
+        await agent.get_by_test_id("satisfaction-link").click()
+    report = await opened.value
+    report.on("pageerror", lambda e: errors.append(str(e)))
+    dana = report.get_by_test_id("satisfaction-row").filter(has_text="Dana (dana-browser)")
+    await expect(dana).to_contain_text("5.00")
+    await expect(dana).to_contain_text("100.0 %")
+    await expect(report.locator('[data-testid="satisfaction-row"][data-kind="bot"]')).to_be_visible()
+    await report.get_by_test_id("satisfaction-period").select_option("7")
+    await expect(dana).to_contain_text("5.00")
+    await shot(report, "console-satisfaction")
+    await report.close()
     assert errors == [], errors
 
     engine = make_engine(async_database_url(rasa_stack.database_url))
