@@ -96,7 +96,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/console/login", views.login)
     app.router.add_post("/console/logout", views.logout)
     app.router.add_get("/console", views.console_page)
-    app.router.add_get("/console/satisfaction", views.satisfaction_page)
+    app.router.add_get("/console/reports", views.reports_page)
     app.router.add_get("/ws/console", views.console_socket)
     api.add_routes(app)
     reports.add_routes(app)

@@ -1,15 +1,17 @@
-"""Satisfaction for team leads: how the bot's part and each agent's part of conversations were
-rated, apart (a handed-over conversation is rated twice, so neither hides the other)."""
+"""Reports for team leads (SERVICE.md, "measuring satisfaction"): how the bot's part and each
+agent's part were rated (apart, so neither hides the other), how many conversations needed a
+person and why, whether the promised reply times were kept, and what customers complain about."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections import Counter
+from typing import Any, Iterable
 
 from aiohttp import web
-from sqlalchemy import case, func, select
+from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import Agent, Feedback, utcnow
+from actions.db.models import Agent, Feedback, Handoff, Message, Ticket, utcnow
 from bot.api import agents_only
 from bot.app_keys import SESSIONS
 
@@ -19,6 +21,10 @@ DEFAULT_DAYS, MAX_DAYS = 30, 366
 
 def _figures(count: int, total: int, good: int) -> dict[str, Any]:
     return {"ratings": count, "average": round(total / count, 2), "csat_percent": round(100 * good / count, 1)}
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
 
 
 async def satisfaction(session: AsyncSession, since: dt.datetime) -> dict[str, Any]:
@@ -42,8 +48,62 @@ async def satisfaction(session: AsyncSession, since: dt.datetime) -> dict[str, A
     return report
 
 
-@agents_only
-async def get_satisfaction(request: web.Request) -> web.Response:
+async def escalation(session: AsyncSession, since: dt.datetime) -> dict[str, Any]:
+    """Conversations in which a customer wrote since `since`, and how many of them the bot
+    handed to a person, by reason. Conversations outside the gateway (Rasa's own REST) have
+    no transcript here and are not counted."""
+    conversations = await session.scalar(
+        select(func.count(distinct(Message.conversation_id)))
+        .where(Message.sender == "customer", Message.created_at >= since)
+    ) or 0
+    reasons = dict((await session.execute(
+        select(Handoff.reason, func.count()).where(Handoff.created_at >= since).group_by(Handoff.reason)
+    )).all())
+    handed = await session.scalar(
+        select(func.count(distinct(Handoff.conversation_id))).where(Handoff.created_at >= since)
+    ) or 0
+    return {"conversations": conversations, "handed_to_a_person": handed,
+            "rate_percent": _percent(handed, conversations),
+            "reasons": dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))}
+
+
+def _kept(pairs: Iterable[tuple[dt.datetime, dt.datetime | None]], now: dt.datetime) -> dict[str, Any]:
+    """Promises (promised time, when a person answered) counted as kept, late, missed (the
+    time has passed and nobody has answered) or open (there is still time)."""
+    counts = Counter({"kept": 0, "late": 0, "missed": 0, "open": 0})
+    for promised, answered in pairs:
+        if answered is not None:
+            counts["kept" if answered <= promised else "late"] += 1
+        else:
+            counts["missed" if promised < now else "open"] += 1
+    decided = counts["kept"] + counts["late"] + counts["missed"]
+    return {**counts, "kept_percent": _percent(counts["kept"], decided)}
+
+
+async def promises(session: AsyncSession, since: dt.datetime, now: dt.datetime) -> dict[str, Any]:
+    """The reply times we promised since `since`: a person joining a handed-over chat, and
+    a person's first reply on a ticket."""
+    handoffs = (await session.execute(
+        select(Handoff.promised_response_at, Handoff.claimed_at).where(Handoff.created_at >= since)
+    )).all()
+    tickets = (await session.execute(
+        select(Ticket.promised_response_at, Ticket.first_response_at).where(Ticket.created_at >= since)
+    )).all()
+    return {"handoffs": _kept(handoffs, now), "tickets": _kept(tickets, now)}
+
+
+async def complaints(session: AsyncSession, since: dt.datetime) -> dict[str, Any]:
+    """Tickets since `since` by category, most frequent first."""
+    rows = (await session.execute(
+        select(Ticket.category, func.count()).where(Ticket.created_at >= since).group_by(Ticket.category)
+    )).all()
+    total = sum(count for _, count in rows)
+    categories = [{"category": category, "tickets": count, "share_percent": _percent(count, total)}
+                  for category, count in sorted(rows, key=lambda row: (-row[1], row[0]))]
+    return {"tickets": total, "categories": categories}
+
+
+def _days(request: web.Request) -> int:
     try:
         days = int(request.query.get("days", DEFAULT_DAYS))
         if not 1 <= days <= MAX_DAYS:
@@ -51,10 +111,33 @@ async def get_satisfaction(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text=f'{{"error": "days must be a whole number from 1 to {MAX_DAYS}"}}',
                                  content_type="application/json")
+    return days
+
+
+@agents_only
+async def get_satisfaction(request: web.Request) -> web.Response:
+    days = _days(request)
     async with request.app[SESSIONS]() as session:
         report = await satisfaction(session, utcnow() - dt.timedelta(days=days))
     return web.json_response({"days": days, **report})
 
 
+@agents_only
+async def get_reports(request: web.Request) -> web.Response:
+    days = _days(request)
+    now = utcnow()
+    since = now - dt.timedelta(days=days)
+    async with request.app[SESSIONS]() as session:
+        report = {
+            "days": days, "since": since.isoformat(),
+            "satisfaction": await satisfaction(session, since),
+            "escalation": await escalation(session, since),
+            "promises": await promises(session, since, now),
+            "complaints": await complaints(session, since),
+        }
+    return web.json_response(report)
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/satisfaction", get_satisfaction)
+    app.router.add_get("/api/reports", get_reports)

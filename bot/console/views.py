@@ -69,11 +69,11 @@ async def console_page(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(PAGES / "index.html")
 
 
-async def satisfaction_page(request: web.Request) -> web.StreamResponse:
-    """Team leads' view of the ratings (the page reads /api/satisfaction)."""
+async def reports_page(request: web.Request) -> web.StreamResponse:
+    """Team leads' reports (the page reads /api/reports)."""
     if await current_agent(request) is None:
         raise web.HTTPFound("/console/login")
-    return web.FileResponse(PAGES / "satisfaction.html")
+    return web.FileResponse(PAGES / "reports.html")
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:

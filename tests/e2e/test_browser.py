@@ -134,18 +134,24 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]')).to_have_count(bot_lines + 2)
     await shot(customer, "widget-rated-phone")
 
-    # The team lead's view: the agent's part and the bot's part in their own rows.
+    # The team lead's view: the agent's part and the bot's part in their own rows, the
+    # hand-off, the promise and the ticket this conversation made.
     async with agent.context.expect_page() as opened:
-        await agent.get_by_test_id("satisfaction-link").click()
+        await agent.get_by_test_id("reports-link").click()
     report = await opened.value
     report.on("pageerror", lambda e: errors.append(str(e)))
     dana = report.get_by_test_id("satisfaction-row").filter(has_text="Dana (dana-browser)")
     await expect(dana).to_contain_text("5.00")
     await expect(dana).to_contain_text("100.0 %")
     await expect(report.locator('[data-testid="satisfaction-row"][data-kind="bot"]')).to_be_visible()
-    await report.get_by_test_id("satisfaction-period").select_option("7")
+    await expect(report.get_by_test_id("escalation-summary")).to_contain_text("handed to a person")
+    await expect(report.get_by_test_id("escalation-row").filter(has_text="Asked for a person")).to_be_visible()
+    joined = report.get_by_test_id("promises-row").filter(has_text="A person joins")
+    await expect(joined.locator("td").first).not_to_have_text("0")  # kept: Dana joined in time
+    await expect(report.get_by_test_id("complaints-row").first).to_be_visible()
+    await report.get_by_test_id("reports-period").select_option("7")
     await expect(dana).to_contain_text("5.00")
-    await shot(report, "console-satisfaction")
+    await shot(report, "console-reports")
     await report.close()
     assert errors == [], errors
 
