@@ -33,7 +33,7 @@ OUTCOME_LABELS = {
     "other": "utter_label_outcome_other",
 }
 CATEGORY_WORDS = [
-    ("damaged_item", r"broken|damaged|cracked|smashed|dented|torn|scratched|defective|faulty|doesn'?t work"),
+    ("damaged_item", r"broken|damaged|crack|smashed|dented|torn|scratched|defective|faulty|leak|soaked|wet\b|doesn'?t work"),
     ("wrong_item", r"wrong (item|size|colou?r|product|thing)|not what i ordered|different (item|product)"),
     ("late_delivery", r"late|delay|hasn'?t (arrived|come)|not (arrived|delivered)|still waiting|never arrived|where is"),
     ("billing_error", r"charged|overcharg|double|billing|invoice|refund|payment|price"),
@@ -74,8 +74,15 @@ FIX_WORDS = [
     ("contact", r"e-?mail|phone|contact|reach|call me"),
     ("order", r"\border\b"),
 ]
+# The contact "chat": the customer wants the reply in this conversation, not by email or phone.
+CHAT_CONTACT = "chat"
+CHAT_WORDS = re.compile(
+    r"\b((reply|answer|respond|write|message|contact)\w*( to)?( me)? here|in (the|this) chat|rather not"
+    r"|don'?t want|no e-?mail|no phone|don'?t have)\b", re.IGNORECASE)
 NOT_AN_ANSWER = frozenset({"stop", "contact_human_agent", "objection", "threaten_to_leave"})
 LONG_MESSAGE_WORDS = 12
+# An answer to "What went wrong?" this long is the story itself: kept as the description too.
+STORY_ANSWER_WORDS = 6
 EMPATHY = {
     "strong": "utter_complaint_empathy_strong",
     "mild": "utter_complaint_empathy_mild",
@@ -181,9 +188,14 @@ class ValidateComplaintForm(FormValidationAction):
     async def validate_complaint_category(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        code = value if value in CATEGORY_LABELS else guess(str(value or ""), CATEGORY_WORDS)
+        text = str(value or "").strip()
+        code = value if value in CATEGORY_LABELS else guess(text, CATEGORY_WORDS)
         code = code or "other"
-        return {"complaint_category": code, "category_label": label(domain, CATEGORY_LABELS[code])}
+        answer = {"complaint_category": code, "category_label": label(domain, CATEGORY_LABELS[code])}
+        if (value not in CATEGORY_LABELS and len(text.split()) >= STORY_ANSWER_WORDS
+                and not tracker.get_slot("complaint_description")):
+            answer["complaint_description"] = text  # not asked "what happened?" after telling it
+        return answer
 
     @validation.answered_only
     async def validate_complaint_description(
@@ -211,6 +223,9 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         contact = validation.email(value) or validation.phone(value)
+        if contact is None and (value == CHAT_CONTACT or CHAT_WORDS.search(str(value or ""))
+                                or (tracker.latest_message.get("intent") or {}).get("name") == "deny"):
+            contact = CHAT_CONTACT  # a person will answer in this conversation
         if contact is None:
             dispatcher.utter_message(response="utter_contact_invalid")
         return {"contact": contact}

@@ -21,6 +21,9 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
 HIGH_RATING = 4
 # What a typed answer to the agent's rating cannot be: the form's rules take these.
 NOT_AN_ANSWER = frozenset({"stop", "contact_human_agent", "objection"})
+# "No thanks" to a rating question: the customer does not want to rate, and is not asked again.
+SKIP_WORDS = re.compile(r"\b(no thanks?|no thank you|skip|rather not|don'?t want to|not now)\b", re.IGNORECASE)
+SKIPPED = "skipped"
 FEEDBACK_SLOTS = ("rating", "agent_rating", "feedback_comment", "rate_agent", "agent_name")
 
 
@@ -33,6 +36,16 @@ def read_rating(value: Any) -> int | None:
         if re.search(rf"\b{word}\b", text):
             return number
     return None
+
+
+def declined(value: Any, tracker: Tracker) -> bool:
+    """A "No thanks" (button or words) instead of a number: rating is never forced on anyone."""
+    if value == SKIPPED:
+        return True
+    if read_rating(value) is not None:
+        return False
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return intent == "deny" or bool(SKIP_WORDS.search(str(value or "")))
 
 
 def _checked(value: Any, dispatcher: CollectingDispatcher) -> str | None:
@@ -71,12 +84,16 @@ class ValidateFeedbackForm(FormValidationAction):
     async def validate_rating(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if declined(value, tracker):
+            return {"rating": SKIPPED, "feedback_comment": "none"}
         return {"rating": _checked(value, dispatcher)}
 
     @answered_only
     async def validate_agent_rating(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if declined(value, tracker):  # no to the first question is no to the survey
+            return {"agent_rating": SKIPPED, "rating": SKIPPED, "feedback_comment": "none"}
         return {"agent_rating": _checked(value, dispatcher)}
 
     @answered_only

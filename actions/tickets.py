@@ -9,6 +9,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
+from actions.complaints import CHAT_CONTACT
 from actions.db import repository
 from actions.handoff import handoff_summary, pause_listening
 from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
@@ -33,6 +34,8 @@ class ActionSubmitComplaint(Resources, Action):
         now = self.now()
         description = tracker.get_slot("complaint_description") or ""
         contact = tracker.get_slot("contact") or ""
+        # "Reply to me here in the chat": a person answers in this conversation (a hand-off).
+        in_chat = contact == CHAT_CONTACT
         outcome = tracker.get_slot("desired_outcome") or "other"
         feeling = sentiment.mood_of(tracker, description)
         mood, churn = feeling.lowest, feeling.churn_threat
@@ -54,8 +57,8 @@ class ActionSubmitComplaint(Resources, Action):
                 repository.NewTicket(
                     channel=channel_of(tracker),
                     conversation_id=tracker.sender_id,
-                    contact=contact,
-                    contact_kind="email" if read_email(contact) else "phone",
+                    contact=f"{channel_of(tracker)} conversation {tracker.sender_id}" if in_chat else contact,
+                    contact_kind="chat" if in_chat else "email" if read_email(contact) else "phone",
                     category=tracker.get_slot("complaint_category") or "other",
                     description=description,
                     desired_outcome=outcome,
@@ -84,9 +87,10 @@ class ActionSubmitComplaint(Resources, Action):
                 ticket_number=ticket.number,
                 promised_time=promised_text,
             )
-            if not (churn or (mood is not None and mood <= sentiment.STRONGLY_NEGATIVE)):
+            upset = churn or (mood is not None and mood <= sentiment.STRONGLY_NEGATIVE)
+            if not (upset or in_chat):
                 return events
-            reason = "churn_threat" if churn else "negative_sentiment"
+            reason = "churn_threat" if churn else "negative_sentiment" if upset else "reply_in_chat"
             summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number, feeling=feeling)
             handoff = await repository.create_handoff(
                 session,
@@ -99,7 +103,8 @@ class ActionSubmitComplaint(Resources, Action):
                 promised_response_at=promised,
                 ticket_id=ticket.id,
             )
-            dispatcher.utter_message(response="utter_handoff_complaint", promised_time=promised_text)
+            dispatcher.utter_message(response="utter_handoff_complaint" if upset else "utter_handoff_reply_in_chat",
+                                     promised_time=promised_text)
             return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening(dispatcher, tracker)]
 
 

@@ -97,7 +97,7 @@ class Ticket(Base):
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     contact: Mapped[str] = mapped_column(String(254))
-    contact_kind: Mapped[str] = mapped_column(String(8))  # email, phone
+    contact_kind: Mapped[str] = mapped_column(String(8))  # email, phone, chat (reply in the conversation)
     category: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text)
     order_number: Mapped[str | None] = mapped_column(String(20))
@@ -146,7 +146,8 @@ class Handoff(Base):
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    reason: Mapped[str] = mapped_column(String(32))  # asked, fallback, negative_sentiment, churn_threat
+    # asked, not_understood, negative_sentiment, churn_threat, reply_in_chat, bot_unavailable
+    reason: Mapped[str] = mapped_column(String(32))
     priority: Mapped[str] = mapped_column(String(8))
     priority_score: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting, claimed, ended

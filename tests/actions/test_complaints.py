@@ -1,3 +1,4 @@
+import pytest
 from actions.complaints import ActionAcknowledgeComplaint, ValidateComplaintForm
 from actions.validation import question_asked
 from rasa_sdk.executor import CollectingDispatcher
@@ -56,6 +57,20 @@ async def test_category_from_button_or_from_words(domain) -> None:
     assert slots["complaint_category"] == "other"
 
 
+async def test_a_story_told_as_what_went_wrong_is_not_asked_for_again(domain) -> None:
+    story = "My kettle arrived with a big crack in it and leaks water everywhere"
+    _, slots = await validate(domain, story, complaint_category=story)
+    assert slots["complaint_category"] == "damaged_item" and slots["complaint_description"] == story
+    assert slots.get("requested_slot") != "complaint_description"
+    # A short answer is only the category; a story already told is kept.
+    _, slots = await validate(domain, "it's late", complaint_category="it's late")
+    assert slots["complaint_category"] == "late_delivery" and "complaint_description" not in slots
+    told = {"complaint_description": "the parcel never came"}
+    _, slots = await validate(domain, "the parcel is still not here after three weeks", slots=told,
+                              complaint_category="the parcel is still not here after three weeks")
+    assert slots.get("complaint_description", "the parcel never came") == "the parcel never came"
+
+
 async def test_outcome_from_words(domain) -> None:
     _, slots = await validate(domain, "i just want my money back", desired_outcome="i just want my money back")
     assert slots["desired_outcome"] == "refund" and slots["outcome_label"] == "a refund"
@@ -91,6 +106,14 @@ async def test_contact_must_be_an_email_or_a_phone(domain) -> None:
     assert slots["contact"] == "jo@example.org"
     _, slots = await validate(domain, "+49 151 5550 1001", contact="+49 151 5550 1001")
     assert slots["contact"] == "+49 151 5550 1001"
+
+
+@pytest.mark.parametrize(("said", "intent"), [
+    ("chat", "inform"), ("just reply here please", "inform"), ("no", "deny"), ("I'd rather not say", "inform"),
+])
+async def test_the_reply_can_be_in_the_chat_instead(domain, said: str, intent: str) -> None:
+    said_back, slots = await validate(domain, said, intent, contact=said)
+    assert said_back == [] and slots["contact"] == "chat"
 
 
 async def test_no_order_is_a_valid_answer(domain) -> None:

@@ -89,6 +89,32 @@ async def test_after_a_hand_off_the_persons_part_is_asked_first(domain) -> None:
     assert not [e for e in events if e["name"] == "requested_slot" and e["value"] == "agent_rating"]
 
 
+@pytest.mark.parametrize(("said", "intent"), [("/deny", "deny"), ("no thanks", "deny"), ("I'd rather not", "inform")])
+async def test_no_thanks_to_the_rating_ends_it_without_asking_again(domain, said: str, intent: str) -> None:
+    dispatcher = CollectingDispatcher()
+    t = tracker(said, intent, extracted={"rating": said}, active_loop="feedback_form")
+    events = await ValidateFeedbackForm().run(dispatcher, t, domain)
+    slots = {e["name"]: e["value"] for e in events}
+    assert responses(dispatcher) == [] and slots["rating"] == "skipped" and slots["feedback_comment"] == "none"
+    assert slots.get("requested_slot") is None, "nothing more is asked"
+    # Declining the person's rating declines both.
+    after = {"rate_agent": True, "agent_name": "Dana", "requested_slot": "agent_rating"}
+    t = tracker(said, intent, slots=after, active_loop="feedback_form")
+    slots = {e["name"]: e["value"] for e in await ValidateFeedbackForm().run(CollectingDispatcher(), t, domain)}
+    assert slots["agent_rating"] == slots["rating"] == "skipped"
+    # A number is never read as a no, whatever the intent.
+    t = tracker("no, 2", "deny", extracted={"rating": "no, 2"}, active_loop="feedback_form")
+    slots = {e["name"]: e["value"] for e in await ValidateFeedbackForm().run(CollectingDispatcher(), t, domain)}
+    assert slots["rating"] == "2"
+
+
+async def test_a_declined_rating_stores_nothing(sessions) -> None:
+    dispatcher = CollectingDispatcher()
+    slots = {"rating": "skipped", "agent_rating": "skipped", "feedback_comment": "none"}
+    await ActionSaveFeedback(sessions=sessions).run(dispatcher, tracker("no", "deny", slots=slots), {})
+    assert await saved(sessions) == [] and responses(dispatcher) == []
+
+
 async def handed_back(sessions, company, sender: str) -> float:
     events = await ActionHandoff(sessions=sessions, company=company).run(
         CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id=sender), {}

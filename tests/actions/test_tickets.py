@@ -92,6 +92,22 @@ async def test_a_phone_contact_and_no_order(sessions, company) -> None:
     assert ticket.contact_kind == "phone" and ticket.order_number is None and ticket.customer_id is None
 
 
+async def test_a_reply_in_the_chat_queues_the_ticket_for_a_person(sessions, company) -> None:
+    dispatcher, events, [ticket], [handoff], _ = await submit(
+        sessions, company, {**COMPLAINT, "contact": "chat"}, sender_id="c_chat", channel="webchat")
+    assert (ticket.contact_kind, ticket.contact) == ("chat", "webchat conversation c_chat")
+    assert handoff.reason == "reply_in_chat" and handoff.ticket_id == ticket.id
+    assert handoff.promised_response_at == ticket.promised_response_at
+    assert responses(dispatcher) == ["utter_ticket_created", "utter_handoff_reply_in_chat"]
+    assert signals(dispatcher) == [HANDOFF_SIGNAL]
+    assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
+    # Upset as well: one hand-off, for the stronger reason.
+    dispatcher, _, tickets, handoffs, _ = await submit(
+        sessions, company, {**COMPLAINT, "contact": "chat"}, sender_id="c_chat2", history=[FURIOUS])
+    assert [h.reason for h in handoffs if h.conversation_id == "c_chat2"] == ["negative_sentiment"]
+    assert responses(dispatcher) == ["utter_ticket_created", "utter_handoff_complaint"]
+
+
 async def test_status_of_a_ticket_by_its_number(sessions, company) -> None:
     _, _, [ticket], _, _ = await submit(sessions, company, COMPLAINT)
     action = ActionTicketStatus(sessions=sessions, company=company, clock=lambda: FIXED_NOW)

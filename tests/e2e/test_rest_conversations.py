@@ -127,6 +127,20 @@ async def test_complaint_becomes_a_ticket_and_a_rating(stack: Stack, http: aioht
     assert await user_lines_in_tracker_store(stack, chat.sender) == chat.said
 
 
+async def test_a_customer_who_does_not_want_to_rate_is_not_pressed(stack: Stack, http: aiohttp.ClientSession) -> None:
+    for decline in ("/deny", "no thanks, I'm in a hurry"):
+        chat = Chat(http, stack)
+        await chat.say("thanks a lot")
+        replies = await chat.say("no")
+        assert "/deny" in payloads(replies) and '/inform{"rating":"5"}' in payloads(replies), "a No thanks button"
+        goodbye = await chat.say(decline)
+        assert goodbye and "rating" not in texts(goodbye).lower(), f"{decline!r} is asked again: {texts(goodbye)}"
+        assert "/deny" not in payloads(goodbye)
+        assert await rows(stack, Feedback, chat.sender) == []
+        # The conversation goes on normally afterwards.
+        assert "Northwind" in texts(await chat.say("hello"))
+
+
 async def test_a_routine_question_in_the_middle_of_a_complaint_is_answered(stack: Stack, http: aiohttp.ClientSession) -> None:
     chat = Chat(http, stack)
     asked = await chat.say("I want to make a complaint")
@@ -195,6 +209,27 @@ async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, h
     await chat.say("/deny")
     [feedback] = await rows(stack, Feedback, chat.sender)
     assert feedback.rating == 5 and feedback.handoff_id == handoff.id and feedback.comment is None
+
+
+async def test_a_complaint_answered_here_in_the_chat_goes_to_a_person(stack: Stack, http: aiohttp.ClientSession) -> None:
+    chat = Chat(http, stack)
+    await chat.say("I want to make a complaint")
+    await chat.say('/deny')  # not about an order
+    story = "The driver left my parcel in the rain and the box was soaked through"
+    replies = await chat.say(story)  # told as the answer to "what went wrong?"
+    assert "what happened" not in texts(replies).lower(), "the story is not asked for again"
+    replies = await chat.say('/inform{"desired_outcome":"apology"}')
+    assert '/inform{"contact":"chat"}' in payloads(replies)
+    replies = await chat.say("I'd rather not give my email, just answer me here")
+    assert story in texts(replies), "the restatement follows: the contact was accepted"
+    replies = await chat.say("/affirm")
+    [ticket] = await rows(stack, Ticket, chat.sender)
+    assert ticket.number in texts(replies) and "right here in this chat" in texts(replies)
+    assert (ticket.contact_kind, ticket.contact) == ("chat", f"rest conversation {chat.sender}")
+    assert ticket.description == story
+    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert (handoff.reason, handoff.status, handoff.ticket_id) == ("reply_in_chat", "waiting", ticket.id)
+    assert await chat.say("thanks") == [], "the bot waits for the person"
 
 
 async def test_order_lookup_with_wrong_then_right_email(stack: Stack, http: aiohttp.ClientSession) -> None:

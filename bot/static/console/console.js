@@ -14,6 +14,8 @@
     not_understood: 'Not understood twice',
     negative_sentiment: 'Very upset',
     churn_threat: 'Threatens to leave',
+    reply_in_chat: 'Wants the reply in the chat',
+    bot_unavailable: 'The bot could not answer',
   };
   const PRIORITIES = { urgent: 'Urgent', high: 'High', normal: 'Normal', low: 'Low' };
   const TICKET_STATUSES = {

@@ -9,6 +9,7 @@
     negative_sentiment: 'Very upset',
     churn_threat: 'Threatened to leave',
     bot_unavailable: 'The bot could not answer',
+    reply_in_chat: 'Wants the reply in the chat',
   };
   var LOW_PERCENT = 80; // below this a percentage is shown as needing attention
 
