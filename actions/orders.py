@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import validation
+from actions import sentiment, validation
 from actions.base import Resources, float_slot, polite_on_failure
 from actions.db import repository
 from actions.db.models import Order
@@ -18,6 +18,10 @@ from actions.formatting import day, money
 
 MAX_ATTEMPTS = 3
 UNVERIFIED = "unverified"
+# The intents that open the look-up (data/rules/orders.yml).
+ORDER_INTENTS = frozenset({"track_order", "cancel_order", "change_order", "track_refund", "get_invoice",
+                           "check_invoice"})
+ORDER_EMPATHY = {"mild": "utter_order_empathy_mild", "strong": "utter_order_empathy_strong"}
 
 
 class ValidateOrderLookupForm(Resources, FormValidationAction):
@@ -58,22 +62,21 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
                     "customer_tier": customer.tier,
                     "verify_attempts": 0,
                 }
+        return self._failed(dispatcher, tracker, "utter_order_not_verified", {"order_number": None, "order_email": None})
+
+    @staticmethod
+    def _failed(
+        dispatcher: CollectingDispatcher, tracker: Tracker, response: str, cleared: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A wrong pair, or an answer that is no order number or email. After MAX_ATTEMPTS of
+        them in a row the look-up ends with a way to a person, instead of asking forever."""
         attempts = int(float_slot(tracker, "verify_attempts") or 0) + 1
         if attempts >= MAX_ATTEMPTS:
             dispatcher.utter_message(response="utter_order_verification_failed")
-            return {
-                "order_number": UNVERIFIED,
-                "order_email": UNVERIFIED,
-                "order_verified": False,
-                "verify_attempts": 0,
-            }
-        dispatcher.utter_message(response="utter_order_not_verified")
-        return {
-            "order_number": None,
-            "order_email": None,
-            "order_verified": False,
-            "verify_attempts": attempts,
-        }
+            return {"order_number": UNVERIFIED, "order_email": UNVERIFIED, "order_verified": False,
+                    "verify_attempts": 0}
+        dispatcher.utter_message(response=response)
+        return {**cleared, "order_verified": False, "verify_attempts": attempts}
 
     @validation.answered_only
     async def validate_order_number(
@@ -82,8 +85,10 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
         number = validation.order_number(value)
         if number is None:
             question = validation.question_asked(tracker.latest_message, domain.get("responses") or {})
-            dispatcher.utter_message(response=question or "utter_order_number_invalid")
-            return {"order_number": None, "order_verified": False}
+            if question:  # answered, then asked again; not a failed attempt
+                dispatcher.utter_message(response=question)
+                return {"order_number": None, "order_verified": False}
+            return self._failed(dispatcher, tracker, "utter_order_number_invalid", {"order_number": None})
         email = validation.email(tracker.get_slot("order_email"))
         if email and "order_email" not in tracker.slots_to_validate():
             return await self._verify(number, email, dispatcher, tracker)
@@ -95,8 +100,11 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
     ) -> dict[str, Any]:
         email = validation.email(value)
         if email is None:
-            dispatcher.utter_message(response="utter_email_invalid")
-            return {"order_email": None}
+            question = validation.question_asked(tracker.latest_message, domain.get("responses") or {})
+            if question:
+                dispatcher.utter_message(response=question)
+                return {"order_email": None}
+            return self._failed(dispatcher, tracker, "utter_email_invalid", {"order_email": None})
         number = validation.order_number(tracker.get_slot("order_number"))
         if number is None:
             return {"order_email": email}
@@ -107,6 +115,26 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         return {"cancel_confirmed": bool(value) if value is not None else None}
+
+
+class ActionAskOrderNumber(Action):
+    """The look-up's first question. Feelings before facts: a customer who is upset about
+    their order hears that first ("where is my parcel, this is ridiculous")."""
+
+    def name(self) -> str:
+        return "action_ask_order_lookup_form_order_number"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if intent in ORDER_INTENTS:  # the message that opened the look-up, not a retry
+            text = tracker.latest_message.get("text") or ""
+            strength = "strong" if sentiment.mentions_leaving(text) else sentiment.level(sentiment.score(text))
+            if strength != "neutral":
+                dispatcher.utter_message(response=ORDER_EMPATHY[strength])
+        dispatcher.utter_message(response="utter_ask_order_lookup_form_order_number")
+        return []
 
 
 class ActionAnswerOrder(Resources, Action):

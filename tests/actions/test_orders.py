@@ -1,7 +1,7 @@
 from sqlalchemy import select
 
 from actions.db.models import Order
-from actions.orders import ActionAnswerOrder, ValidateOrderLookupForm
+from actions.orders import ActionAnswerOrder, ActionAskOrderNumber, ValidateOrderLookupForm
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.trackers import responses, tracker
@@ -58,6 +58,23 @@ async def test_garbage_order_number_is_refused_politely(sessions, domain) -> Non
     dispatcher, slots = await validate(sessions, domain, text="my order", extracted={"order_number": "my order"})
     assert responses(dispatcher) == ["utter_order_number_invalid"]
     assert slots["order_number"] is None
+
+
+async def test_answers_that_are_no_email_end_the_look_up_after_three(sessions, domain) -> None:
+    story = "I ordered it on the 2nd and was told 3 days, nothing has come"
+    attempts = 0.0
+    said = []
+    for _ in range(3):
+        dispatcher, slots = await validate(sessions, domain, text=story, slots={"order_number": "10005533",
+                                           "verify_attempts": attempts}, extracted={"order_email": story})
+        said.append(responses(dispatcher))
+        attempts = slots["verify_attempts"]
+    assert said == [["utter_email_invalid"], ["utter_email_invalid"], ["utter_order_verification_failed"]]
+    assert slots["order_number"] == slots["order_email"] == "unverified", "the form ends instead of asking forever"
+    # The same for answers that are no order number.
+    dispatcher, slots = await validate(sessions, domain, text="dunno", slots={"verify_attempts": 2.0},
+                                       extracted={"order_number": "dunno"})
+    assert responses(dispatcher) == ["utter_order_verification_failed"] and slots["order_number"] == "unverified"
 
 
 async def test_a_routine_question_instead_of_the_order_number_gets_its_answer(sessions, domain) -> None:
@@ -155,3 +172,20 @@ async def test_unverified_answer_says_nothing_more_and_forgets_the_attempt(sessi
     )
     assert dispatcher.messages == []
     assert SlotSet("order_number", None) in events and SlotSet("order_email", None) in events
+
+
+async def asked(text: str, intent: str) -> list[str]:
+    dispatcher = CollectingDispatcher()
+    await ActionAskOrderNumber().run(dispatcher, tracker(text, intent, active_loop="order_lookup_form"), {})
+    return responses(dispatcher)
+
+
+async def test_an_upset_customer_hears_sympathy_before_the_first_question() -> None:
+    ask = "utter_ask_order_lookup_form_order_number"
+    assert await asked("where is my order", "track_order") == [ask]
+    assert await asked("my order hasn't arrived and I'm really annoyed, it's been two weeks",
+                       "track_order") == ["utter_order_empathy_mild", ask]
+    assert await asked("this is a disgrace, cancel my order, I will never order from you again",
+                       "cancel_order") == ["utter_order_empathy_strong", ask]
+    # Asked again after a wrong answer: no second apology.
+    assert await asked("I hate this, I don't know it", "inform") == [ask]
