@@ -134,7 +134,7 @@ async def test_a_customer_who_does_not_want_to_rate_is_not_pressed(stack: Stack,
         replies = await chat.say("no")
         assert "/deny" in payloads(replies) and '/inform{"rating":"5"}' in payloads(replies), "a No thanks button"
         goodbye = await chat.say(decline)
-        assert goodbye and "rating" not in texts(goodbye).lower(), f"{decline!r} is asked again: {texts(goodbye)}"
+        assert goodbye and "choose a rating" not in texts(goodbye).lower(), f"{decline!r} is asked again: {texts(goodbye)}"
         assert "/deny" not in payloads(goodbye)
         assert await rows(stack, Feedback, chat.sender) == []
         # The conversation goes on normally afterwards.
@@ -176,7 +176,8 @@ async def test_a_no_to_the_restatement_asks_again_only_for_the_part_that_was_wro
     # A typed answer works too.
     which = await chat.say("no")
     asked = texts(await chat.say("the part about what happened"))
-    assert "in your own words" in asked.lower()
+    # Either wording of utter_ask_complaint_description (Rasa picks one at random).
+    assert "what happened" in asked.lower() and "email" not in asked.lower()
     restated = texts(await chat.say("The kettle lid snapped off on day two and the handle is loose"))
     assert "handle is loose" in restated and "a refund" in restated
 
