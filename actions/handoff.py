@@ -148,13 +148,21 @@ class ActionHandleFallback(EscalatingAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        user_events = [e for e in tracker.events if e.get("event") == "user"]
-        previous = user_events[-2] if len(user_events) >= 2 else None
-        previous_intent = ((previous or {}).get("parse_data") or {}).get("intent", {}).get("name")
-        if previous_intent == "nlu_fallback":
+        if missed_before(tracker.events):
             return await self.escalate(dispatcher, tracker, "not_understood")
         dispatcher.utter_message(response="utter_rephrase")
         return []
+
+
+def missed_before(events: list[dict[str, Any]]) -> bool:
+    """Whether the customer's previous message was a miss too: the bot answered it with this
+    fallback. Its NLU intent alone does not say so: an email address or an order number typed
+    into a form parses as nlu_fallback, yet the form took it as an answer."""
+    users = [index for index, event in enumerate(events) if event.get("event") == "user"]
+    if len(users) < 2:
+        return False
+    between = events[users[-2] + 1:users[-1]]
+    return any(e.get("event") == "action" and e.get("name") == "action_handle_fallback" for e in between)
 
 
 class ActionHandoffEnded(Resources, Action):

@@ -73,13 +73,27 @@ async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, 
     assert responses(dispatcher) == ["utter_rephrase"]
     assert await handoffs(sessions) == []
 
-    second = tracker("qwx vvv", "nlu_fallback", history=[user_event("hi", "greet"), user_event("blorp zzz", "nlu_fallback")])
+    missed = [user_event("hi", "greet"), user_event("blorp zzz", "nlu_fallback"),
+              {"event": "action", "name": "action_handle_fallback"}, {"event": "action", "name": "action_listen"}]
+    second = tracker("qwx vvv", "nlu_fallback", history=missed)
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, second, {})
     assert responses(dispatcher) == ["utter_handoff_not_understood"]
     [row] = await handoffs(sessions)
     assert row.reason == "not_understood"
     assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
+
+
+async def test_an_answer_a_form_took_is_no_miss_whatever_its_intent(sessions, company) -> None:
+    # An email address typed into the order look-up parses as nlu_fallback; the form used it.
+    answered = [user_event("10005533", "inform"), {"event": "action", "name": "order_lookup_form"},
+                user_event("maria.lopez@example.com", "nlu_fallback"), {"event": "action", "name": "order_lookup_form"},
+                {"event": "action", "name": "action_answer_order"}, {"event": "action", "name": "action_listen"}]
+    dispatcher = CollectingDispatcher()
+    events = await ActionHandleFallback(sessions=sessions, company=company).run(
+        dispatcher, tracker("asdkjh qwe zzz", "nlu_fallback", history=answered), {})
+    assert responses(dispatcher) == ["utter_rephrase"] and events == []
+    assert await handoffs(sessions) == []
 
 
 async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None:

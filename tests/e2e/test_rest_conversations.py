@@ -233,6 +233,20 @@ async def test_a_complaint_answered_here_in_the_chat_goes_to_a_person(stack: Sta
     assert await chat.say("thanks") == [], "the bot waits for the person"
 
 
+async def test_one_miss_asks_to_rephrase_and_only_two_in_a_row_bring_a_person(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    chat = Chat(http, stack)
+    await chat.say("hi, where's my parcel? order 10005533")
+    answer = await chat.say("maria.lopez@example.com")  # a form's answer, whatever the NLU made of it
+    assert "10005533" in texts(answer)
+    assert await chat.say("asdkjh qwe zzz"), "a miss is answered"
+    assert await rows(stack, Handoff, chat.sender) == [], "one miss after a form answer is not two"
+    await chat.say("qpwo eiru tyzx")
+    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert handoff.reason == "not_understood"
+
+
 async def test_order_lookup_with_wrong_then_right_email(stack: Stack, http: aiohttp.ClientSession) -> None:
     chat = Chat(http, stack)
     await chat.say("where is my order 10005533")
