@@ -150,7 +150,10 @@ class ActionHandleFallback(EscalatingAction):
     ) -> list[EventType]:
         if missed_before(tracker.events):
             return await self.escalate(dispatcher, tracker, "not_understood")
-        dispatcher.utter_message(response="utter_rephrase")
+        # "You are useless": asking an annoyed customer to rephrase would be tone-deaf.
+        text = tracker.latest_message.get("text") or ""
+        upset = sentiment.mentions_leaving(text) or sentiment.level(sentiment.score(text)) != "neutral"
+        dispatcher.utter_message(response="utter_rephrase_upset" if upset else "utter_rephrase")
         return []
 
 

@@ -96,6 +96,14 @@ async def test_an_answer_a_form_took_is_no_miss_whatever_its_intent(sessions, co
     assert await handoffs(sessions) == []
 
 
+async def test_an_annoyed_miss_is_met_with_an_apology_and_a_person_offered(sessions, company) -> None:
+    dispatcher = CollectingDispatcher()
+    await ActionHandleFallback(sessions=sessions, company=company).run(
+        dispatcher, tracker("you are useless", "nlu_fallback", history=[user_event("hi", "greet")]), {})
+    assert responses(dispatcher) == ["utter_rephrase_upset"]
+    assert await handoffs(sessions) == [], "offered, not forced"
+
+
 async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None:
     action = ActionHandleFallback(sessions=sessions, company=company)
     history = [user_event("blorp", "nlu_fallback"), user_event("track my order", "track_order")]
