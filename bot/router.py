@@ -215,29 +215,35 @@ class Router:
         if self.hub.agents_online() > 0:
             return None
         ticket = await handoff.awaitable_attrs.ticket
-        if ticket is None:
-            summary = handoff.summary or {}
-            recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
-            ticket = await repository.create_ticket(
-                session,
-                repository.NewTicket(
-                    channel=conversation.channel,
-                    conversation_id=conversation.id,
-                    contact=f"{conversation.channel} conversation {conversation.id}",
-                    contact_kind="chat",
-                    category="other",
-                    description=recent,
-                    desired_outcome="other",
-                    order_number=None,
-                    sentiment=summary.get("sentiment_min"),
-                    severity="formal_complaint",
-                    priority=handoff.priority,
-                    priority_score=handoff.priority_score,
-                    promised_response_at=handoff.promised_response_at,
-                ),
+        if ticket is not None:
+            # The bot has just given the customer this ticket's number and time (a complaint
+            # that also went to a person): say only what is new.
+            return self.texts.say(
+                "utter_gateway_no_agent_online_ticketed",
+                promised_time=describe_deadline(handoff.promised_response_at, self.clock(), self.company),
             )
-            handoff.ticket_id = ticket.id
-            await session.flush()
+        summary = handoff.summary or {}
+        recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
+        ticket = await repository.create_ticket(
+            session,
+            repository.NewTicket(
+                channel=conversation.channel,
+                conversation_id=conversation.id,
+                contact=f"{conversation.channel} conversation {conversation.id}",
+                contact_kind="chat",
+                category="other",
+                description=recent,
+                desired_outcome="other",
+                order_number=None,
+                sentiment=summary.get("sentiment_min"),
+                severity="formal_complaint",
+                priority=handoff.priority,
+                priority_score=handoff.priority_score,
+                promised_response_at=handoff.promised_response_at,
+            ),
+        )
+        handoff.ticket_id = ticket.id
+        await session.flush()
         return self.texts.say(
             "utter_gateway_no_agent_online",
             ticket_number=ticket.number or "",

@@ -105,3 +105,47 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
     finally:
         await client.close()
         await engine.dispose()
+
+
+async def test_a_complaint_answered_in_the_chat_while_nobody_is_online(rasa_stack, make_settings) -> None:
+    """The customer wants the reply here, no agent is signed in: one ticket, one queue entry,
+    and the gateway's notice does not hand out a second ticket number."""
+    from actions.db.models import Ticket
+
+    database_url = async_database_url(rasa_stack.database_url)
+    engine = make_engine(database_url)
+    sessions = make_sessions(engine)
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token))
+    try:
+        chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await chat.receive_json())["conversation_id"]
+        steps = [
+            ("I want to make a complaint", "order"),
+            ("It's not about an order", "went wrong"),
+            ("The lamp arrived with its shade torn and the bulb socket loose", "like us to do"),
+            ("A replacement please", "reach you"),
+        ]
+        for index, (text, expected) in enumerate(steps):
+            await chat.send_json({"type": "message", "text": text, "client_id": f"s{index}",
+                                  **({"payload": "/deny"} if index == 1 else {})})
+            await frames_until(chat, lambda f: is_message(f, "bot", expected), seconds=30)
+        await chat.send_json({"type": "message", "text": "Reply to me here in the chat",
+                              "payload": '/inform{"contact":"chat"}', "client_id": "c"})
+        await frames_until(chat, lambda f: is_message(f, "bot", "Is that right?"), seconds=30)
+        await chat.send_json({"type": "message", "text": "Yes, that's right", "payload": "/affirm", "client_id": "y"})
+        frames = await frames_until(chat, lambda f: is_message(f, "system", "queue"), seconds=30)
+        said = [f["message"]["text"] for f in frames if f["type"] == "message" and f["message"]["from"] != "customer"]
+        async with sessions() as session:
+            [ticket] = (await session.scalars(select(Ticket).where(Ticket.conversation_id == conversation_id))).all()
+            [handoff] = (await session.scalars(select(Handoff).where(Handoff.conversation_id == conversation_id))).all()
+            conversation = await session.get(Conversation, conversation_id)
+        assert (ticket.contact_kind, handoff.reason, handoff.ticket_id) == ("chat", "reply_in_chat", ticket.id)
+        assert conversation.mode == "queued"
+        assert any(ticket.number in line and "right here in this chat" not in line for line in said)
+        assert any("right here in this chat" in line for line in said)
+        notice = [line for line in said if "queue" in line]
+        assert notice and ticket.number not in notice[-1] and "CD-" not in notice[-1], said
+        await chat.close()
+    finally:
+        await client.close()
+        await engine.dispose()

@@ -247,6 +247,19 @@ async def test_one_miss_asks_to_rephrase_and_only_two_in_a_row_bring_a_person(
     assert handoff.reason == "not_understood"
 
 
+async def test_an_objection_is_met_with_feel_felt_found_and_the_colleague_it_promises(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    chat = Chat(http, stack)
+    await chat.say("is there a fee if I cancel my order")
+    replies = await chat.say("that's ridiculous")
+    assert "/affirm" in payloads(replies) and "colleague" in texts(replies).lower()
+    assert await rows(stack, Handoff, chat.sender) == [], "offered, not forced"
+    await chat.say("/affirm")
+    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert handoff.reason == "asked" and handoff.status == "waiting"
+
+
 async def test_order_lookup_with_wrong_then_right_email(stack: Stack, http: aiohttp.ClientSession) -> None:
     chat = Chat(http, stack)
     await chat.say("where is my order 10005533")
