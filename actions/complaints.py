@@ -127,15 +127,19 @@ class ActionAcknowledgeComplaint(Action):
         events: list[EventType] = [
             SlotSet(slot, None) for slot in COMPLAINT_SLOTS if tracker.get_slot(slot) is not None
         ]
-        # A customer who has already told the story is not asked to tell it again.
+        # A customer who has already told the story is not asked to tell it again, nor what
+        # went wrong when they said it ("I was charged twice"), or chose it with a button.
         if len(text.split()) >= LONG_MESSAGE_WORDS and not text.startswith("/"):
             events.append(SlotSet("complaint_description", text.strip()))
+        chosen = next(tracker.get_latest_entity_values("complaint_category"), None)
+        category = chosen if chosen in CATEGORY_LABELS else None
+        if category is None and not text.startswith("/"):
             category = guess(text, CATEGORY_WORDS)
-            if category:
-                events += [
-                    SlotSet("complaint_category", category),
-                    SlotSet("category_label", label(domain, CATEGORY_LABELS[category])),
-                ]
+        if category:
+            events += [
+                SlotSet("complaint_category", category),
+                SlotSet("category_label", label(domain, CATEGORY_LABELS[category])),
+            ]
         number = validation.order_number(text)
         if number:
             events.append(SlotSet("order_number", number))

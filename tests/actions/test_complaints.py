@@ -34,6 +34,19 @@ async def test_a_long_story_is_not_asked_for_again() -> None:
     assert slots["order_number"] == "10005533"
 
 
+async def test_what_went_wrong_is_not_asked_when_it_was_said_or_chosen(domain) -> None:
+    _, slots = await acknowledge("I was charged twice", domain)
+    assert slots["complaint_category"] == "billing_error" and slots["category_label"] == "there's a mistake in what you were charged"
+    assert "complaint_description" not in slots, "a short opening is no story: that is still asked"
+    dispatcher = CollectingDispatcher()
+    button = tracker('/complaint{"complaint_category":"billing_error"}', "complaint",
+                     entities=[{"entity": "complaint_category", "value": "billing_error"}])
+    events = await ActionAcknowledgeComplaint().run(dispatcher, button, domain)
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"}["complaint_category"] == "billing_error"
+    _, slots = await acknowledge("I want to make a complaint", domain)
+    assert "complaint_category" not in slots
+
+
 async def test_a_short_opening_starts_a_fresh_complaint() -> None:
     _, slots = await acknowledge("complaint", complaint_description="old story", ticket_number="CD-100001",
                                  order_verified=True, order_email="maria.lopez@example.com")

@@ -72,9 +72,10 @@ async def test_complaint_handover_and_rating_on_telegram(rasa_stack, make_settin
 
         api.text(CHAT, "/human")
         await api.wait_for(lambda p: "person" in p["text"])
-        queue = await frames_until(console, lambda f: f["type"] == "queue" and f["items"])
-        assert queue[-1]["items"][0]["conversation_id"] == f"tg_{CHAT}"
-        assert queue[-1]["items"][0]["ticket_number"] == ticket_number
+        queue = await frames_until(console, lambda f: f["type"] == "queue" and any(
+            i["conversation_id"] == f"tg_{CHAT}" for i in f["items"]))
+        [item] = [i for i in queue[-1]["items"] if i["conversation_id"] == f"tg_{CHAT}"]
+        assert item["ticket_number"] == ticket_number
 
         await console.send_json({"type": "claim", "conversation_id": f"tg_{CHAT}"})
         await api.wait_for(lambda p: "You're now chatting with Dana" in p["text"])
