@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, Container
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -100,6 +100,12 @@ def label(domain: DomainDict, response: str) -> str:
     return response.removeprefix("utter_label_").replace("_", " ")
 
 
+def code_of(value: Any, codes: Container[str], table: list[tuple[str, str]]) -> str | None:
+    """A button's code as it is, else the code guessed from the customer's own words."""
+    text = str(value or "").strip()
+    return text if text in codes else guess(text, table)
+
+
 def guess(text: str, table: list[tuple[str, str]]) -> str | None:
     for code, pattern in table:
         if re.search(pattern, text or "", re.IGNORECASE):
@@ -193,10 +199,9 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        code = value if value in CATEGORY_LABELS else guess(text, CATEGORY_WORDS)
-        code = code or "other"
+        code = code_of(text, CATEGORY_LABELS, CATEGORY_WORDS) or "other"
         answer = {"complaint_category": code, "category_label": label(domain, CATEGORY_LABELS[code])}
-        if (value not in CATEGORY_LABELS and len(text.split()) >= STORY_ANSWER_WORDS
+        if (text not in CATEGORY_LABELS and len(text.split()) >= STORY_ANSWER_WORDS
                 and not tracker.get_slot("complaint_description")):
             answer["complaint_description"] = text  # not asked "what happened?" after telling it
         return answer
@@ -213,9 +218,7 @@ class ValidateComplaintForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = str(value or "").strip()
-        if text in OUTCOME_LABELS:
-            return {"desired_outcome": text, "outcome_label": label(domain, OUTCOME_LABELS[text])}
-        code = guess(text, OUTCOME_WORDS)
+        code = code_of(text, OUTCOME_LABELS, OUTCOME_WORDS)
         if code:
             return {"desired_outcome": code, "outcome_label": label(domain, OUTCOME_LABELS[code])}
         # Their own words, quoted, say what they want better than "something else" would.
@@ -256,8 +259,7 @@ class ValidateComplaintForm(FormValidationAction):
     async def validate_complaint_fix(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        text = str(value or "").strip()
-        part = text if text in FIX_PARTS else guess(text, FIX_WORDS)
+        part = code_of(value, FIX_PARTS, FIX_WORDS)
         if part in FIX_PARTS:
             cleared = FIX_PARTS[part]
         else:  # "all of it", or words we cannot place: the whole complaint again

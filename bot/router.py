@@ -214,14 +214,12 @@ class Router:
         """With nobody online, the customer gets a ticket number and a time, not silence."""
         if self.hub.agents_online() > 0:
             return None
+        promised_time = describe_deadline(handoff.promised_response_at, self.clock(), self.company)
         ticket = await handoff.awaitable_attrs.ticket
         if ticket is not None:
             # The bot has just given the customer this ticket's number and time (a complaint
             # that also went to a person): say only what is new.
-            return self.texts.say(
-                "utter_gateway_no_agent_online_ticketed",
-                promised_time=describe_deadline(handoff.promised_response_at, self.clock(), self.company),
-            )
+            return self.texts.say("utter_gateway_no_agent_online_ticketed", promised_time=promised_time)
         summary = handoff.summary or {}
         recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
         ticket = await repository.create_ticket(
@@ -246,8 +244,7 @@ class Router:
         await session.flush()
         return self.texts.say(
             "utter_gateway_no_agent_online",
-            ticket_number=ticket.number or "",
-            promised_time=describe_deadline(handoff.promised_response_at, self.clock(), self.company),
+            ticket_number=ticket.number or "", promised_time=promised_time,
         )
 
     async def hand_back(self, conversation_id: str) -> None:

@@ -34,7 +34,7 @@
       var cell = document.createElement(index === 0 ? 'th' : 'td');
       if (index === 0) cell.setAttribute('scope', 'row');
       cell.textContent = text;
-      if (index === lowCell) cell.setAttribute('data-low', String(lowCell !== null && lowCell !== undefined));
+      if (index === lowCell) cell.setAttribute('data-low', 'true');
       tr.appendChild(cell);
     });
     return tr;
