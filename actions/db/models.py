@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -158,13 +158,20 @@ class Handoff(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))  # the agent's name, as customers see it
     agent_username: Mapped[str | None] = mapped_column(String(64))  # who claimed it (ratings are kept per agent)
     ended_at: Mapped[dt.datetime | None]
+    # When the customer was asked to rate this hand-off: one hand-off ends in one rating, once.
+    rating_asked_at: Mapped[dt.datetime | None]
 
     ticket: Mapped[Ticket | None] = relationship()
 
 
 class Feedback(Base):
     __tablename__ = "feedback"
-    __table_args__ = (CheckConstraint("rating between 1 and 5", name="feedback_rating"),)
+    __table_args__ = (
+        CheckConstraint("rating between 1 and 5", name="feedback_rating"),
+        # A hand-off's agent part and bot part are each rated at most once.
+        Index("uq_feedback_handoff_subject", "handoff_id", "subject", unique=True,
+              sqlite_where=text("handoff_id IS NOT NULL"), postgresql_where=text("handoff_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
@@ -192,6 +199,10 @@ class Conversation(Base):
     agent_name: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The web chat resumes a conversation with a secret the widget keeps (only its SHA-256 is
+    # stored here), until it expires: the conversation id alone opens nothing.
+    resume_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    resume_expires_at: Mapped[dt.datetime | None]
 
 
 class Message(Base):
@@ -210,8 +221,12 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+ROLES = ("admin", "lead", "agent", "trainer")
+
+
 class Agent(Base):
     __tablename__ = "agents"
+    __table_args__ = (CheckConstraint("role in ('admin', 'lead', 'agent', 'trainer')", name="agent_role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -219,6 +234,7 @@ class Agent(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
 
 
 class AgentSession(Base):
@@ -230,6 +246,8 @@ class AgentSession(Base):
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
+    # Last request on this login (written at most once a minute): idle sessions end.
+    last_seen_at: Mapped[dt.datetime | None]
 
     agent: Mapped[Agent] = relationship()
 
@@ -245,3 +263,32 @@ class Note(Base):
     author: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what in the console or on the command line: sign-ins (failed ones too) and
+    every agent action that changes something. Admins read it; nothing updates it."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # an agent's username, "cli" or "system"
+    action: Mapped[str] = mapped_column(String(48))  # sign_in, sign_in_failed, claim, reply, ...
+    target: Mapped[str | None] = mapped_column(String(255))  # conversation, ticket or agent
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(64))  # the client's address
+
+
+class FailedCheck(Base):
+    """A failed proof of identity (an order number and email that do not belong together, a
+    ticket's contact that does not match), kept to limit guessing across conversations. The
+    key is a SHA-256 of the normalised value, never the value itself."""
+
+    __tablename__ = "failed_checks"
+    __table_args__ = (Index("ix_failed_checks_kind_key_at", "kind", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # order, email, ticket, client
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
