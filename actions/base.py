@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from actions.company import Company, cached_company
 from actions.db.models import utcnow
 from actions.db.session import default_sessions
+from actions.guessing import Limits
 from actions.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,17 +27,19 @@ Run = TypeVar("Run", bound=Callable[..., Awaitable[list[Any]]])
 
 
 class Resources:
-    """Mixin giving an action `sessions`, `company` and `now()`."""
+    """Mixin giving an action `sessions`, `company`, guessing `limits` and `now()`."""
 
     def __init__(
         self,
         sessions: async_sessionmaker | None = None,  # type: ignore[type-arg]
         company: Company | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._sessions = sessions
         self._company = company
         self._clock = clock or utcnow
+        self._limits = limits
 
     @property
     def sessions(self) -> async_sessionmaker:  # type: ignore[type-arg]
@@ -49,6 +52,13 @@ class Resources:
         if self._company is None:
             self._company = cached_company(Settings.from_env().company_file)
         return self._company
+
+    @property
+    def limits(self) -> Limits:
+        """How many failed identity checks pause further ones (actions/guessing.py)."""
+        if self._limits is None:
+            self._limits = Limits.from_env()
+        return self._limits
 
     def now(self) -> dt.datetime:
         return self._clock()

@@ -15,6 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions.base import Resources, channel_of, float_slot, polite_on_failure
 from actions.db import repository
 from actions.db.models import Handoff
+from actions.ticket_status import own_ticket
 from actions.validation import answered_only
 
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
@@ -121,22 +122,18 @@ class ActionSaveFeedback(Resources, Action):
         comment = None if comment in (None, "none") else comment
         handoff_id = float_slot(tracker, "handoff_id")
         async with self.sessions.begin() as session:
-            ticket_id = None
-            if tracker.get_slot("ticket_number"):
-                try:
-                    ticket = await repository.ticket_by_number(session, tracker.get_slot("ticket_number"))
-                    ticket_id = ticket.id
-                except repository.TicketNotFound:
-                    ticket_id = None
+            ticket = await own_ticket(session, tracker, tracker.get_slot("ticket_number"))
             handoff = await session.get(Handoff, int(handoff_id)) if handoff_id is not None else None
-            common = {"conversation_id": tracker.sender_id, "channel": channel_of(tracker), "ticket_id": ticket_id,
-                      "handoff_id": handoff.id if handoff else None}
-            if agent_rating is not None:
+            if handoff is not None and handoff.conversation_id != tracker.sender_id:
+                handoff = None  # never another conversation's hand-off
+            common = {"conversation_id": tracker.sender_id, "channel": channel_of(tracker),
+                      "ticket_id": ticket.id if ticket else None, "handoff_id": handoff.id if handoff else None}
+            if agent_rating is not None and not (handoff and await repository.rated(session, handoff.id, "agent")):
                 # The comment follows both questions; it is kept once, with the latest part.
                 await repository.add_feedback(session, **common, rating=agent_rating, comment=comment,
                                               subject="agent", agent_username=handoff.agent_username if handoff else None)
                 comment = None
-            if bot_rating is not None:
+            if bot_rating is not None and not (handoff and await repository.rated(session, handoff.id, "bot")):
                 await repository.add_feedback(session, **common, rating=bot_rating, comment=comment, subject="bot")
         lowest = min(r for r in (bot_rating, agent_rating) if r is not None)
         thanks = "utter_feedback_thanks_high" if lowest >= HIGH_RATING else "utter_feedback_thanks_low"

@@ -14,6 +14,7 @@ from rasa_sdk.types import DomainDict
 from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
 from actions.db import repository
+from actions.ticket_status import own_ticket
 from actions.triage import describe_deadline, prioritise, promised_response_at
 
 # Slots that are company facts or bookkeeping, not something the customer told us.
@@ -97,14 +98,11 @@ class EscalatingAction(Resources, Action, ABC):
             tier=tracker.get_slot("customer_tier"),
         )
         promised = promised_response_at(now, priority.label, self.company)
-        ticket_number = tracker.get_slot("ticket_number")
         async with self.sessions.begin() as session:
-            ticket_id = None
-            if ticket_number:
-                try:
-                    ticket_id = (await repository.ticket_by_number(session, ticket_number)).id
-                except repository.TicketNotFound:
-                    ticket_number = None
+            # Only a ticket this conversation made or proved: a number the customer merely
+            # mentioned must not show its owner to the agent, nor take the agent's reply.
+            ticket = await own_ticket(session, tracker, tracker.get_slot("ticket_number"))
+            ticket_id, ticket_number = (ticket.id, ticket.number) if ticket else (None, None)
             handoff = await repository.create_handoff(
                 session,
                 conversation_id=tracker.sender_id,
@@ -181,6 +179,9 @@ class ActionHandoffEnded(Resources, Action):
             handoff = await repository.end_handoff(session, tracker.sender_id)
             if handoff is None:
                 handoff = await repository.latest_handoff(session, tracker.sender_id)
+            # One hand-off ends in one rating, once: a second ending rates nobody's part of it.
+            if handoff is not None and not await repository.mark_rating_asked(session, handoff.id, self.now()):
+                handoff = None
             if handoff is not None and handoff.claimed_by:
                 agent_name = handoff.claimed_by  # a person took part: their name, as the customer saw it
         dispatcher.utter_message(response="utter_handoff_ended")

@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions import sentiment, validation
+from actions import guessing, sentiment, validation
 from actions.base import Resources, float_slot, polite_on_failure
 from actions.db import repository
 from actions.db.models import Order
@@ -48,7 +48,16 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
     async def _verify(
         self, number: str, email: str, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
+        """Number and email must belong together. Failures count across conversations
+        (actions/guessing.py): past the limit the look-up pauses, even for the right pair."""
+        now = self.now()
+        wanted = guessing.checks(("order", number), ("email", email), ("client", guessing.client_of(tracker)))
         async with self.sessions.begin() as session:
+            if await guessing.blocked(session, wanted, self.limits, now):
+                await guessing.failed(session, guessing.checks(("client", guessing.client_of(tracker))), now)
+                dispatcher.utter_message(response="utter_lookup_paused")
+                return {"order_number": UNVERIFIED, "order_email": UNVERIFIED, "order_verified": False,
+                        "verify_attempts": 0}
             order = await repository.verified_order(session, number, email)
             if order is not None:
                 customer = await order.awaitable_attrs.customer
@@ -62,6 +71,7 @@ class ValidateOrderLookupForm(Resources, FormValidationAction):
                     "customer_tier": customer.tier,
                     "verify_attempts": 0,
                 }
+            await guessing.failed(session, wanted, now)
         return self._failed(dispatcher, tracker, "utter_order_not_verified", {"order_number": None, "order_email": None})
 
     @staticmethod

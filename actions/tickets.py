@@ -15,12 +15,6 @@ from actions.handoff import handoff_summary, pause_listening
 from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
 from actions.validation import email as read_email
 
-TICKET_RESPONSES = {
-    "open": "utter_ticket_open",
-    "in_progress": "utter_ticket_in_progress",
-    "resolved": "utter_ticket_resolved",
-    "closed": "utter_ticket_closed",
-}
 
 
 class ActionSubmitComplaint(Resources, Action):
@@ -44,10 +38,12 @@ class ActionSubmitComplaint(Resources, Action):
             order_number = None
 
         async with self.sessions.begin() as session:
+            # Only a customer proved by the order look-up: an email typed as the contact is
+            # anyone's to type, so it never brings a name, a tier or a priority with it.
             customer = None
-            for address in (read_email(contact), tracker.get_slot("order_email")):
-                if address and address != "unverified" and customer is None:
-                    customer = await repository.customer_by_email(session, address)
+            verified_email = tracker.get_slot("order_email") if tracker.get_slot("order_verified") else None
+            if verified_email and verified_email != "unverified":
+                customer = await repository.customer_by_email(session, verified_email)
             tier = customer.tier if customer else tracker.get_slot("customer_tier")
             severity = severity_of(churn_threat=churn, desired_outcome=outcome, text=description)
             priority = prioritise(severity=severity, sentiment=mood, tier=tier)
@@ -77,11 +73,6 @@ class ActionSubmitComplaint(Resources, Action):
                 SlotSet("promised_time", promised_text),
                 SlotSet("complaint_confirmed", None),
             ]
-            if customer is not None:
-                events += [
-                    SlotSet("customer_name", customer.name.split()[0]),
-                    SlotSet("customer_tier", customer.tier),
-                ]
             dispatcher.utter_message(
                 response="utter_ticket_created",
                 ticket_number=ticket.number,
@@ -106,31 +97,3 @@ class ActionSubmitComplaint(Resources, Action):
             dispatcher.utter_message(response="utter_handoff_complaint" if upset else "utter_handoff_reply_in_chat",
                                      promised_time=promised_text)
             return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening(dispatcher, tracker)]
-
-
-class ActionTicketStatus(Resources, Action):
-    def name(self) -> str:
-        return "action_ticket_status"
-
-    @polite_on_failure
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[EventType]:
-        number = next(tracker.get_latest_entity_values("ticket_number"), None)
-        number = number or tracker.get_slot("ticket_number")
-        if not number:
-            dispatcher.utter_message(response="utter_ask_ticket_number")
-            return []
-        async with self.sessions() as session:
-            try:
-                ticket = await repository.ticket_by_number(session, number)
-            except repository.TicketNotFound:
-                dispatcher.utter_message(response="utter_ticket_not_found", ticket_number=number)
-                return [SlotSet("ticket_number", None)]
-        promised_text = describe_deadline(ticket.promised_response_at, self.now(), self.company)
-        dispatcher.utter_message(
-            response=TICKET_RESPONSES[ticket.status],
-            ticket_number=ticket.number,
-            promised_time=promised_text,
-        )
-        return [SlotSet("ticket_number", ticket.number)]

@@ -19,7 +19,7 @@ from actions.db.models import Conversation, Handoff, utcnow
 from actions.db.session import autocommit, retry_if_reconnected
 from actions.handoff import HANDOFF_SIGNAL
 from actions.triage import describe_deadline, prioritise, promised_response_at
-from bot import store
+from bot import inbound, store
 from bot.hub import Hub
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.texts import Texts
@@ -27,6 +27,7 @@ from bot.texts import Texts
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
+HANDOFF_ENDED = "/handoff_ended"  # only ever sent by hand_back, never from a customer
 
 
 class Router:
@@ -53,11 +54,11 @@ class Router:
         self.on_queue_change = on_queue_change
         self.clock = clock
 
-    async def new_conversation(self, channel: str) -> str:
+    async def new_conversation(self, channel: str, resume_for: dt.timedelta) -> store.NewChat:
         """A new chat's conversation, on the per-message path (each attempt a fresh id)."""
-        async def create(_first_attempt: bool) -> str:
+        async def create(_first_attempt: bool) -> store.NewChat:
             async with self.engine.begin() as connection:
-                return await store.new_conversation(connection, channel)
+                return await store.new_conversation(connection, channel, resume_for)
 
         return await retry_if_reconnected(create)
 
@@ -67,33 +68,55 @@ class Router:
         text: str,
         *,
         payload: str | None = None,
+        command: str | None = None,
         client_id: str | None = None,
+        client: str | None = None,
     ) -> None:
+        """Store and route one customer message. `payload`: the button the client says was
+        pressed; it counts only if the bot offered it in its latest turn (bot/inbound.py).
+        `command`: the channel's own mapping of a command to an intent (Telegram's /start).
+        `client`: a key for the sender's address or chat, for the actions' guessing limits."""
+        if payload is not None:
+            payload = await self._offered(conversation_id, payload)
+        if command is not None:
+            payload = inbound.command(command)
+
         async def store_it(first_attempt: bool) -> store.Inbound | None:
             async with self.engine.begin() as connection:
                 return await store.store_inbound(
                     connection, conversation_id, text, payload, client_id, retrying=not first_attempt
                 )
 
-        inbound = await retry_if_reconnected(store_it)
-        if inbound is None:
+        stored = await retry_if_reconnected(store_it)
+        if stored is None:
             raise LookupError(conversation_id)
-        if inbound.repeated:
+        if stored.repeated:
             # A client resending after a reconnect: confirm again, route only once.
             await self.hub.to_customer(
-                conversation_id, {"type": "message", "message": store.message_frame(inbound.line)}
+                conversation_id, {"type": "message", "message": store.message_frame(stored.line)}
             )
             return
-        message, mode, channel = inbound.line, inbound.mode, inbound.channel
+        message, mode, channel = stored.line, stored.mode, stored.channel
         frame = store.message_frame(message)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
         await self.hub.to_watchers(
             conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
         )
         if mode == "bot":
-            await self.ask_bot(conversation_id, payload or text, channel)
+            await self.ask_bot(conversation_id, payload or inbound.as_text(text), channel, client=client)
         else:
             await self._queue_changed()
+
+    async def _offered(self, conversation_id: str, payload: str) -> str | None:
+        """The payload if the bot's latest turn offered it, else None (the words are routed)."""
+        async def read(_first_attempt: bool) -> list[list[dict[str, Any]] | None]:
+            async with self.engine.connect() as connection:
+                return await store.latest_bot_turn(connection, conversation_id)
+
+        found = inbound.accepted(payload, inbound.offered_payloads(await retry_if_reconnected(read)))
+        if found is None:
+            logger.info("a button payload not offered in conversation %s was routed as text", conversation_id)
+        return found
 
     async def record_customer_line(self, conversation_id: str, text: str) -> None:
         """Keep something the customer sent that no one can route (a photo, a sticker)."""
@@ -101,17 +124,20 @@ class Router:
             message = await store.add_message(session, conversation_id, "customer", text)
         await self._publish(conversation_id, message)
 
-    async def ask_bot(self, conversation_id: str, text: str, channel: str) -> None:
+    async def ask_bot(self, conversation_id: str, text: str, channel: str, *, client: str | None = None) -> None:
+        """Send `text` (already what the engine may read: see customer_message) to Rasa."""
         await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
         stored: list[store.Line] = []
+        reached = True
+        # Only what the actions read: Rasa keeps the metadata with each message and sends the
+        # whole conversation to the action server for each call.
+        metadata = {"channel": channel} if client is None else {"channel": channel, "client": client}
         try:
             try:
-                # Only what the actions read: Rasa keeps the metadata with each message and
-                # sends the whole conversation to the action server for each call.
-                replies = await self.rasa.send(conversation_id, text, {"channel": channel})
+                replies = await self.rasa.send(conversation_id, text, metadata)
             except RasaUnavailable as error:
                 logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
-                replies = []
+                replies, reached = [], False
             stored = await self._store_bot_replies(conversation_id, replies)
         finally:
             # Sent after the replies are stored, so "typing off" and the replies leave in one
@@ -124,10 +150,13 @@ class Router:
             return  # an ordinary turn: nothing to look up
         if await self._follow_handoff(conversation_id):
             return
-        if not replies:
-            # Rasa answered nothing although the bot is not paused: the engine or the action
-            # server is failing. Make sure a person follows up.
+        if not reached:
+            # The engine could not be reached, or failed: make sure a person follows up.
             await self._bot_unavailable(conversation_id, channel)
+        elif not replies:
+            # Rasa answered, with nothing to say: not an outage, so no hand-off and no ticket.
+            logger.warning("Rasa answered nothing in conversation %s", conversation_id)
+            await self.say(conversation_id, "system", self.texts.say("utter_gateway_no_answer"))
 
     async def _store_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> list[store.Line]:
         """All of a turn's replies in one INSERT, in order; the caller delivers them."""
@@ -247,16 +276,14 @@ class Router:
             ticket_number=ticket.number or "", promised_time=promised_time,
         )
 
-    async def hand_back(self, conversation_id: str) -> None:
-        """The agent is done: the bot takes over again and asks for the rating."""
+    async def hand_back(self, conversation_id: str) -> bool:
+        """The agent is done: the bot takes over again and asks for the rating, once. False
+        when the conversation was not with an agent (a second click, another console)."""
         async with self.sessions.begin() as session:
-            conversation = await store.conversation(session, conversation_id)
-            if conversation is None:
-                raise LookupError(conversation_id)
+            channel = await store.leave_agent_mode(session, conversation_id)
+            if channel is None:
+                return False
             await repository.end_handoff(session, conversation_id)
-            conversation.mode = "bot"
-            conversation.agent_username = conversation.agent_name = None
-            channel = conversation.channel
         await self.hub.to_customer(conversation_id, {"type": "agent_left"})
         await self.say(conversation_id, "system", self.texts.say("utter_gateway_agent_left"))
         await self._queue_changed()
@@ -264,7 +291,8 @@ class Router:
             await self.rasa.resume(conversation_id)
         except RasaUnavailable as error:
             logger.error("could not resume conversation %s: %s", conversation_id, error)
-        await self.ask_bot(conversation_id, "/handoff_ended", channel)
+        await self.ask_bot(conversation_id, HANDOFF_ENDED, channel)
+        return True
 
     async def _queue_changed(self) -> None:
         if self.on_queue_change is not None:

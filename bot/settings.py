@@ -22,6 +22,7 @@ class Settings:
     domain_file: Path
     canned_file: Path
     rasa_timeout: float = 30.0
+    chat_resume_hours: float = 48.0
     rasa_max_in_flight: int = 3
     telegram_token: str = field(default="", repr=False)
     telegram_webhook_url: str = ""
@@ -48,6 +49,7 @@ class Settings:
             secure_cookies=environ.get("GATEWAY_SECURE_COOKIES", "false").lower() == "true",
             rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
+            chat_resume_hours=float(environ.get("CHAT_RESUME_HOURS", "48")),
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             telegram_token=environ.get("TELEGRAM_TOKEN", ""),

@@ -3,11 +3,12 @@ commit: the caller owns the unit of work."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Row, Table, and_, bindparam, exists, insert, literal, select
+from sqlalchemy import JSON, Row, Table, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from actions.db.models import Conversation, Message, UTCDateTime, utcnow
@@ -64,6 +65,19 @@ _STORE_CUSTOMER_LINE = (
         select(_conversations.c.channel).where(_THIS_CONVERSATION).scalar_subquery().label("channel"),
     )
 )
+# The buttons of the bot's latest turn: its lines after the customer's latest line (read
+# before the new line is stored). Only asked when a message claims to be a button press.
+_LATEST_BOT_TURN = (
+    select(_messages.c.buttons)
+    .where(
+        _messages.c.conversation_id == bindparam("conversation_id"),
+        _messages.c.sender == "bot",
+        _messages.c.id > select(func.coalesce(func.max(_messages.c.id), 0)).where(
+            _messages.c.conversation_id == bindparam("conversation_id"), _messages.c.sender == "customer",
+        ).scalar_subquery(),
+    )
+    .order_by(_messages.c.id)
+)
 
 
 class Line(Protocol):
@@ -92,16 +106,57 @@ def new_conversation_id() -> str:
     return "c_" + secrets.token_urlsafe(16)
 
 
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewChat:
+    """A new web chat: its id, and the secret the widget keeps to resume it (never stored)."""
+
+    conversation_id: str
+    resume_token: str
+
+
 async def conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
     return await session.get(Conversation, conversation_id)
 
 
-async def new_conversation(connection: AsyncConnection, channel: str) -> str:
+async def leave_agent_mode(session: AsyncSession, conversation_id: str) -> str | None:
+    """Back to the bot, in one conditional UPDATE, so that of two consoles resolving at once
+    only one carries it out. The conversation's channel, or None when it was not with an agent."""
+    result = await session.execute(
+        update(_conversations)
+        .where(_conversations.c.id == conversation_id, _conversations.c.mode == "agent")
+        .values(mode="bot", agent_username=None, agent_name=None, updated_at=utcnow())
+        .returning(_conversations.c.channel)
+    )
+    return result.scalar_one_or_none()
+
+
+async def new_conversation(connection: AsyncConnection, channel: str, resume_for: dt.timedelta) -> NewChat:
     """A new conversation in one INSERT, without the ORM's unit of work: every chat that
-    opens the widget makes one, and an ORM session cost it five round trips."""
-    conversation_id = new_conversation_id()
-    await connection.execute(_NEW_CONVERSATION, {"id": conversation_id, "channel": channel, "mode": "bot"})
-    return conversation_id
+    opens the widget makes one, and an ORM session cost it five round trips. Its resume token
+    works for `resume_for` after the last (re)connect; only its digest is stored."""
+    chat = NewChat(new_conversation_id(), secrets.token_urlsafe(24))
+    await connection.execute(_NEW_CONVERSATION, {
+        "id": chat.conversation_id, "channel": channel, "mode": "bot",
+        "resume_token_hash": token_digest(chat.resume_token), "resume_expires_at": utcnow() + resume_for,
+    })
+    return chat
+
+
+async def resumed(session: AsyncSession, token: str, channel: str, resume_for: dt.timedelta) -> Conversation | None:
+    """The conversation this resume token opens, if it has not expired; each resume extends
+    it. An expired or unknown token opens nothing (the widget then starts a new chat)."""
+    now = utcnow()
+    found = await session.scalar(select(Conversation).where(
+        Conversation.resume_token_hash == token_digest(token), Conversation.channel == channel,
+        Conversation.resume_expires_at > now,
+    ))
+    if found is not None:
+        found.resume_expires_at = now + resume_for
+    return found
 
 
 async def ensure_conversation(session: AsyncSession, conversation_id: str, channel: str) -> Conversation:
@@ -153,6 +208,12 @@ async def store_inbound(
         connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id)]
     )
     return Inbound(line=line, repeated=False, mode=found.mode, channel=found.channel)
+
+
+async def latest_bot_turn(connection: AsyncConnection, conversation_id: str) -> list[list[dict[str, Any]] | None]:
+    """The button lists of the bot's lines since the customer last wrote."""
+    result = await connection.execute(_LATEST_BOT_TURN, {"conversation_id": conversation_id})
+    return [row.buttons for row in result]
 
 
 async def add_message(

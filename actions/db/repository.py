@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.db.models import (
@@ -217,6 +217,22 @@ async def end_handoff(session: AsyncSession, conversation_id: str) -> Handoff | 
         handoff.ended_at = utcnow()
         await session.flush()
     return handoff
+
+
+async def mark_rating_asked(session: AsyncSession, handoff_id: int, now: dt.datetime) -> bool:
+    """Note that the customer is being asked to rate this hand-off; False if they were already."""
+    result = await session.execute(
+        update(Handoff).where(Handoff.id == handoff_id, Handoff.rating_asked_at.is_(None)).values(rating_asked_at=now)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+async def rated(session: AsyncSession, handoff_id: int, subject: str) -> bool:
+    """Whether this part of the hand-off has its rating already (one each, ever)."""
+    found = await session.scalar(
+        select(Feedback.id).where(Feedback.handoff_id == handoff_id, Feedback.subject == subject).limit(1)
+    )
+    return found is not None
 
 
 async def add_feedback(

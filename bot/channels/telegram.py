@@ -21,7 +21,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from telegram.warnings import PTBDeprecationWarning
 
 from actions.db.models import Message
-from bot import store
+from bot import inbound, store
 from bot.router import MAX_TEXT, Router
 from bot.settings import Settings
 
@@ -131,42 +131,50 @@ class TelegramChannel:
             await store.ensure_conversation(session, conversation, CHANNEL)
         return conversation
 
-    async def _route(self, update: Update, text: str, payload: str | None) -> None:
+    async def _route(self, update: Update, text: str, *, payload: str | None = None,
+                     command: str | None = None) -> None:
         conversation = await self._conversation(update)
+        assert update.effective_chat is not None
         await self.router.customer_message(
-            conversation, text[:MAX_TEXT], payload=payload, client_id=f"tg-{update.update_id}"
+            conversation, text[:MAX_TEXT], payload=payload, command=command, client_id=f"tg-{update.update_id}",
+            client=inbound.client_key("telegram", str(update.effective_chat.id)),
         )
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
-        await self._route(update, update.effective_message.text or "", None)
+        await self._route(update, update.effective_message.text or "")
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         text = update.effective_message.text or ""
-        command = text.split()[0].lstrip("/").split("@")[0].lower()
-        await self._route(update, text, COMMANDS.get(command, "/help"))
+        name = text.split()[0].lstrip("/").split("@")[0].lower() if text.split() else ""
+        await self._route(update, text, command=COMMANDS.get(name, "/help"))
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None
         await self.call(query.answer)
-        button = await self._button(query.data or "")
+        assert update.effective_chat is not None
+        button = await self._button(query.data or "", conversation_id(update.effective_chat.id))
         if button is None:
             return
         if query.message is not None:  # one press only: take the keyboard away
             await self.call(query.edit_message_reply_markup, reply_markup=None)
-        await self._route(update, button["title"], button["payload"])
+        # The router still checks that the bot's latest turn offered it.
+        await self._route(update, str(button.get("title", "")), payload=str(button.get("payload", "")))
 
-    async def _button(self, data: str) -> dict[str, str] | None:
+    async def _button(self, data: str, conversation: str) -> dict[str, Any] | None:
         """callback_data holds 'b:<message id>:<index>' (Telegram allows 64 bytes): the payload
-        itself is read back from the stored message."""
+        itself is read back from the stored message, which must be this chat's own."""
         try:
             _, message_id, index = data.split(":")
             async with self.sessions() as session:
                 message = await session.get(Message, int(message_id))
-            return None if message is None else dict(message.buttons[int(index)])
-        except (ValueError, IndexError):
+            if message is None or message.conversation_id != conversation or message.sender != "bot":
+                raise ValueError("not a button of this chat")
+            button = message.buttons[int(index)]
+            return dict(button) if isinstance(button, dict) else None
+        except (ValueError, IndexError, TypeError):
             logger.warning("unknown button data %r", data[:64])
             return None
 

@@ -2,13 +2,14 @@
 routes every message, and answers politely when something goes wrong."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot import store
+from bot import inbound, store
 from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
 from bot.hub import coalesce_writes
 from bot.router import MAX_TEXT
@@ -24,7 +25,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
     coalesce_writes(socket)
-    hello = await _hello(request, request.query.get("conversation"))
+    hello = await _hello(request, request.query.get("resume"))
     conversation_id = hello["conversation_id"]
     hub = request.app[HUB]
     hub.add_customer(conversation_id, socket)
@@ -38,19 +39,22 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     return socket
 
 
-async def _hello(request: web.Request, requested: str | None) -> dict[str, Any]:
-    """The conversation this socket carries and its transcript so far: the one asked for (a
-    reconnect, a reload) when it exists on this channel, else a new one, which has nothing to
-    look up (an unknown id is never trusted blindly)."""
-    if requested:
-        async with request.app[SESSIONS]() as session:
-            found = await store.conversation(session, requested)
-            if found is not None and found.channel == CHANNEL:
+async def _hello(request: web.Request, token: str | None) -> dict[str, Any]:
+    """The conversation this socket carries and its transcript so far: the one the widget's
+    resume token opens (a reconnect, a reload) while it has not expired, else a new one, which
+    has nothing to look up. The conversation id alone opens nothing: it shows in the console
+    and the logs, so it must not be a key to the transcript."""
+    resume_for = dt.timedelta(hours=request.app[SETTINGS].chat_resume_hours)
+    if token and len(token) <= 128:
+        async with request.app[SESSIONS].begin() as session:
+            found = await store.resumed(session, token, CHANNEL, resume_for)
+            if found is not None:
                 history = [store.message_frame(m) for m in await store.history(session, found.id)]
-                return {"type": "hello", "conversation_id": found.id, "mode": found.mode,
+                return {"type": "hello", "conversation_id": found.id, "resume": token, "mode": found.mode,
                         "agent_name": found.agent_name, "history": history}
-    conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
-    return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
+    chat = await request.app[ROUTER].new_conversation(CHANNEL, resume_for)
+    return {"type": "hello", "conversation_id": chat.conversation_id, "resume": chat.resume_token, "mode": "bot",
+            "agent_name": None, "history": []}
 
 
 async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:
@@ -78,7 +82,10 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
         return
     try:
-        await request.app[ROUTER].customer_message(conversation_id, text, payload=payload, client_id=client_id)
+        await request.app[ROUTER].customer_message(
+            conversation_id, text, payload=payload, client_id=client_id,
+            client=inbound.client_key("address", request.remote or "unknown"),
+        )
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
         await socket.send_json({"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})

@@ -130,5 +130,6 @@ class Desk:
 
     async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
         await self._owned(agent, conversation_id)
-        await self.router.hand_back(conversation_id)
+        if not await self.router.hand_back(conversation_id):
+            raise DeskError("This conversation has already been handed back.")
         await self._refresh_watchers(conversation_id)

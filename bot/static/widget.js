@@ -40,7 +40,7 @@
 
   var TITLE = 'Northwind Goods support';
   var BOT_NAME = 'Assistant';
-  var KEY_CONVERSATION = 'caredesk.conversation';
+  var KEY_RESUME = 'caredesk.resume';  // the secret that resumes this browser's conversation
   var KEY_OPEN = 'caredesk.open';
   var MAX_CHARS = 2000;
   var TYPING_IDLE_MS = 3000;      // send typing:false after this much quiet
@@ -190,7 +190,7 @@
   // ---------------------------------------------------------------------------------------
   var state = {
     open: false,
-    conversationId: store.get(KEY_CONVERSATION),
+    resumeToken: store.get(KEY_RESUME),
     agentName: null,
     mode: 'bot',
     ws: null,
@@ -783,8 +783,8 @@
   // Connection
   // ---------------------------------------------------------------------------------------
   function socketUrl() {
-    return state.conversationId
-      ? WS_BASE + '?conversation=' + encodeURIComponent(state.conversationId)
+    return state.resumeToken
+      ? WS_BASE + '?resume=' + encodeURIComponent(state.resumeToken)
       : WS_BASE;
   }
 
@@ -890,9 +890,9 @@
   function handleFrame(frame) {
     switch (frame.type) {
       case 'hello':
-        if (frame.conversation_id) {
-          state.conversationId = String(frame.conversation_id);
-          store.set(KEY_CONVERSATION, state.conversationId);
+        if (frame.resume) {
+          state.resumeToken = String(frame.resume);
+          store.set(KEY_RESUME, state.resumeToken);
         }
         state.ready = true;
         state.attempt = 0;
@@ -1149,8 +1149,8 @@
     });
     window.addEventListener('storage', function (event) {
       // Another tab started a conversation: follow it on the next connect.
-      if (event.key === KEY_CONVERSATION && event.newValue && !state.conversationId) {
-        state.conversationId = event.newValue;
+      if (event.key === KEY_RESUME && event.newValue && !state.resumeToken) {
+        state.resumeToken = event.newValue;
       }
     });
   }
@@ -1161,8 +1161,8 @@
   function applyHash() {
     var hash = window.location.hash || '';
     if (/(^#|[&,;])cd-reset\b/.test(hash)) {
-      store.remove(KEY_CONVERSATION);
-      state.conversationId = null;
+      store.remove(KEY_RESUME);
+      state.resumeToken = null;
     }
     if (/(^#|[&,;])cd-open\b/.test(hash)) {
       store.set(KEY_OPEN, '1');
@@ -1193,7 +1193,7 @@
 
     if (store.get(KEY_OPEN) === '1') {
       openPanel({ focus: false });
-    } else if (state.conversationId) {
+    } else if (state.resumeToken) {
       // A conversation is going on: stay connected so new replies show up on the badge.
       connect();
     }

@@ -26,11 +26,15 @@ def tracker(
     sender_id: str = "conv-1",
     active_loop: str | None = None,
     channel: str = "rest",
+    client: str | None = None,
 ) -> Tracker:
     """A tracker whose latest message is `text`; `extracted` are the slots just filled (what a
     form's validation action is asked to validate)."""
     slots = dict(slots or {})
     slots.update(extracted or {})
+    metadata: dict[str, Any] = {"channel": channel} if channel != "rest" else {}
+    if client:
+        metadata["client"] = client  # the gateway's key for the sender's address
     events = list(history or []) + [user_event(text, intent, entities)]
     events += [{"event": "slot", "name": k, "value": v} for k, v in (extracted or {}).items()]
     return Tracker(
@@ -40,7 +44,7 @@ def tracker(
             "text": text,
             "intent": {"name": intent, "confidence": 0.9},
             "entities": entities or [],
-            "metadata": {"channel": channel} if channel != "rest" else {},
+            "metadata": metadata,
         },
         events=events,
         paused=False,

@@ -70,8 +70,8 @@ async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, 
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", count)
-    assert hello == {"type": "hello", "conversation_id": hello["conversation_id"], "mode": "bot",
-                     "agent_name": None, "history": []}
+    assert hello == {"type": "hello", "conversation_id": hello["conversation_id"], "resume": hello["resume"],
+                     "mode": "bot", "agent_name": None, "history": []}
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT INTO CONVERSATIONS")
     async with sessions() as session:
         stored = await session.get(Conversation, hello["conversation_id"])
@@ -80,7 +80,7 @@ async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, 
     await ws.send_json({"type": "message", "text": "is anyone there", "client_id": "n1"})
     await frames_until(ws, lambda f: "ticket" in system_text(f))
     await ws.close()
-    again = await gateway.ws_connect(f"/ws/chat?conversation={hello['conversation_id']}", headers={"Origin": ORIGIN})
+    again = await gateway.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
     resumed = await again.receive_json()
     await again.close()
     assert resumed["conversation_id"] == hello["conversation_id"] and resumed["mode"] == "queued"
@@ -89,12 +89,13 @@ async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, 
 
 async def test_history_survives_a_reconnect_and_queued_messages_skip_the_bot(gateway, sessions) -> None:
     ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
-    conversation_id = (await ws.receive_json())["conversation_id"]
+    first = await ws.receive_json()
+    conversation_id = first["conversation_id"]
     await ws.send_json({"type": "message", "text": "first", "client_id": "a"})
     await frames_until(ws, lambda f: "ticket" in system_text(f))
     await ws.close()
 
-    again = await gateway.ws_connect(f"/ws/chat?conversation={conversation_id}", headers={"Origin": ORIGIN})
+    again = await gateway.ws_connect(f"/ws/chat?resume={first['resume']}", headers={"Origin": ORIGIN})
     hello = await again.receive_json()
     assert hello["conversation_id"] == conversation_id and hello["mode"] == "queued"
     assert [m["from"] for m in hello["history"]] == ["customer", "system", "system"]
@@ -109,9 +110,9 @@ async def test_history_survives_a_reconnect_and_queued_messages_skip_the_bot(gat
     assert senders == ["customer", "system", "system", "customer"]
     await again.close()
 
-    stranger = await gateway.ws_connect("/ws/chat?conversation=c_made_up", headers={"Origin": ORIGIN})
+    stranger = await gateway.ws_connect("/ws/chat?resume=made-up", headers={"Origin": ORIGIN})
     fresh = await stranger.receive_json()
-    assert fresh["conversation_id"] != "c_made_up" and fresh["history"] == []
+    assert fresh["conversation_id"] != conversation_id and fresh["history"] == []
     await stranger.close()
 
 
