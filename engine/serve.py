@@ -9,7 +9,8 @@ passed to Rasa unchanged; `python -m engine.serve shell ...` works the same way.
 Before handing over it checks the secrets the Rasa process needs (RASA_TOKEN for `run`, the
 channel secret for the REST channel, the action server's token for endpoints.yml), so a
 missing one stops it with one clear line instead of a traceback or, worse, an open door.
-`rasa shell` gets a cmdline channel behind the channel secret as well (engine/shell.py).
+Rasa's built-in `rest` and `cmdline` channels are swapped for ones behind the channel secret
+(engine/channel.py), so neither `rasa shell` nor a stray `rest:` opens an unguarded door.
 """
 from __future__ import annotations
 
@@ -52,11 +53,10 @@ def main() -> None:
         argv = rasa_argv(sys.argv[1:], os.environ)
     except LaunchError as error:
         sys.exit(f"engine.serve: {error}")
-    if argv[1] == "shell":
-        from engine.shell import guard_shell_channel
-
-        guard_shell_channel(os.environ[CHANNEL_SECRET_ENV])
+    from engine.channel import guard_builtin_channels
     from rasa.__main__ import main as rasa_main
+
+    guard_builtin_channels(os.environ[CHANNEL_SECRET_ENV])
 
     sys.argv = argv  # what Rasa's argparse reads; /proc/<pid>/cmdline keeps the original
     rasa_main()

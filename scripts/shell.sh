@@ -2,7 +2,7 @@
 # Opens a terminal chat with the bot (`rasa shell`). Uses the action server of a running
 # `make run` if it accepts this shell's ACTION_SERVER_TOKEN (set in .env or the environment),
 # otherwise starts its own for the length of the chat. Secrets stay in the environment, never
-# on a command line; the shell's own Rasa channel demands a channel secret too (engine/shell.py).
+# on a command line; the shell's own Rasa channel demands a channel secret too (engine/channel.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh

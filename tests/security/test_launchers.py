@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -43,3 +44,39 @@ def test_the_action_server_does_not_start_without_its_token() -> None:
     done = subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "python"), "-m", "actions.serve", "--port", "9"],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "ACTION_SERVER_TOKEN is not set" in done.stderr
+
+
+CHANNELS_SNIPPET = """
+import sys
+from rasa.core.run import create_http_input_channels
+from engine.channel import guard_builtin_channels
+
+guard_builtin_channels("channel")
+stale = sys.argv[1]
+made = {
+    "credentials.yml": create_http_input_channels(None, "credentials.yml"),
+    "--connector rest": create_http_input_channels("rest", None),
+    "stale rest: entry": create_http_input_channels(None, stale),
+    "no credentials (cmdline)": create_http_input_channels("cmdline", None),
+}
+for how, channels in made.items():
+    print(how, [type(c).__name__ for c in channels])
+"""
+
+
+def test_rasas_own_channels_are_swapped_for_guarded_ones(tmp_path: Path) -> None:
+    """Whichever way Rasa is told to open its REST or cmdline channel, engine.serve's Rasa gets
+    the guarded one: credentials.yml, `--connector rest`, a stale `rest:` entry, `rasa shell`."""
+    stale = tmp_path / "credentials.yml"
+    stale.write_text("rest:\n")
+    done = subprocess.run([str(PROJECT_ROOT / ".venv-rasa" / "bin" / "python"), "-c", CHANNELS_SNIPPET, str(stale)],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **SECRETS, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONWARNINGS": "ignore"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines == [
+        "credentials.yml ['SecretRestInput']",
+        "--connector rest ['SecretRestInput']",
+        "stale rest: entry ['SecretRestInput']",
+        "no credentials (cmdline) ['SecretCmdlineInput']",
+    ], done.stdout
