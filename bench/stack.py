@@ -92,7 +92,7 @@ class Service:
 class Stack:
     rasa_urls: list[str]
     gateway_url: str | None
-    token: str
+    token: str = field(repr=False)
     database_url: str
     options: StackOptions
     tracker_store_url: str = ""
