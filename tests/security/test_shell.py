@@ -20,6 +20,7 @@ import pytest
 from actions.settings import PROJECT_ROOT
 from bench.stack import free_port, migrate
 from tests.e2e.servers import wait_for
+from tests.e2e.test_run_script import group_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +83,8 @@ def post_without_secret(port: int) -> int:
         return int(error.code)
 
 
-def test_make_shell_chats_and_its_channel_refuses_strangers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell_knows_the_token", [False, True], ids=["unknown-token", "token-in-env"])
+def test_make_shell_chats_and_its_channel_refuses_strangers(tmp_path: Path, shell_knows_the_token: bool) -> None:
     action_port, shell_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if k not in ("ACTION_ENDPOINT_URL", "ACTION_SERVER_TOKEN", "CAREDESK_CHANNEL_SECRET", "RASA_TOKEN")}
@@ -91,7 +93,9 @@ def test_make_shell_chats_and_its_channel_refuses_strangers(tmp_path: Path) -> N
                RASA_SHELL_PORT=str(shell_port), CAREDESK_LOG_DIR=str(tmp_path / "log"),
                LOCK_STORE="in_memory", TERM="xterm")
     migrate(env)
-    # A `make run`'s action server on ACTION_PORT, with a token this shell cannot know.
+    if shell_knows_the_token:  # as when ACTION_SERVER_TOKEN is set in .env
+        env["ACTION_SERVER_TOKEN"] = "the-running-one"
+    # A `make run`'s action server on ACTION_PORT.
     log = tmp_path / "running-actions.log"
     with log.open("wb") as out:
         running = subprocess.Popen([str(PROJECT_ROOT / ".venv/bin/python"), "-m", "actions.serve",
@@ -106,7 +110,13 @@ def test_make_shell_chats_and_its_channel_refuses_strangers(tmp_path: Path) -> N
         assert post_without_secret(shell_port) == 403
         terminal.type("hello")
         terminal.read_until("Northwind Goods", 60)  # company facts come through the action server
-        assert (tmp_path / "log" / "actions-shell.log").exists(), "its own action server, beside the running one"
+        own = (tmp_path / "log" / "actions-shell.log").exists()
+        assert own is not shell_knows_the_token, "the running action server if it takes our token, else our own"
+        assert "Refused" not in log.read_text(), "the running action server was never called without its token"
+        processes = group_processes(terminal.pid)
+        [rasa] = [environ for cmdline, environ in processes.values() if "engine.serve shell" in cmdline]
+        secrets = [rasa["CAREDESK_CHANNEL_SECRET"], rasa["ACTION_SERVER_TOKEN"]]
+        assert not [cmdline for cmdline, _ in processes.values() for secret in secrets if secret in cmdline]
         terminal.type("/stop")
         assert terminal.close() == 0, "/stop ends the chat"
         terminal = None
