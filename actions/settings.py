@@ -24,6 +24,21 @@ def async_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def demo_shop_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether `python -m actions.db migrate` adds the demo shop (with its VIP customer):
+    DEMO_SHOP=true/false when set, else only on the embedded default (DATABASE_URL unset), so
+    a real database never gets made-up customers. Read by the migrate command alone, so a
+    typo here stops `make migrate`, not the running services."""
+    value = environ.get("DEMO_SHOP", "").strip().lower()
+    if not value:
+        return not environ.get("DATABASE_URL")
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"DEMO_SHOP must be true or false, not {value!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = field(repr=False)

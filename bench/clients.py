@@ -167,9 +167,12 @@ class RestCustomer(Customer):
     With several Rasa processes, each conversation goes to the one the gateway's hash picks
     (the gateway's choice on an idle stack; under load it picks the less busy process)."""
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float, rasa_urls: list[str]) -> None:
+    def __init__(self, session: aiohttp.ClientSession, timeout: float, rasa_urls: list[str],
+                 headers: dict[str, str]) -> None:
+        """`headers`: the channel secret (Stack.channel_headers); Rasa refuses messages without it."""
         super().__init__(session, timeout)
         self.urls = [f"{url}/webhooks/rest/webhook" for url in rasa_urls]
+        self.headers = headers
         self.url = self.urls[0]
 
     async def converse(self, steps: list[Step], keep_going: KeepGoing, think: float, record: Record) -> None:
@@ -189,7 +192,7 @@ class RestCustomer(Customer):
         started = time.perf_counter()
         try:
             async with self.session.post(
-                self.url, json={"sender": sender, "message": step.for_bot},
+                self.url, json={"sender": sender, "message": step.for_bot}, headers=self.headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as response:
                 if response.status != 200:

@@ -141,7 +141,7 @@ async def closed_loop(stack: Stack, settings: BenchSettings, probe: str) -> list
     for n in settings.levels:
         ramp = min(2.0, 0.05 * n)
         paths: dict[str, tuple[MakeCustomer, list[Turn]]] = {
-            "raw": (lambda s: RestCustomer(s, t, stack.rasa_urls), []),
+            "raw": (lambda s: RestCustomer(s, t, stack.rasa_urls, stack.channel_headers), []),
             "gateway": (lambda s: GatewayCustomer(s, t, ws_url, probe), []),
         }
         for block in range(blocks):
@@ -197,7 +197,7 @@ async def warm_up(stack: Stack, settings: BenchSettings) -> str:
     turns: list[Turn] = []
     async with aiohttp.ClientSession() as session:
         probe = await probe_reply(session, f"{stack.gateway_url}/ws/chat")
-        clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_urls),
+        clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_urls, stack.channel_headers),
                    GatewayCustomer(session, settings.turn_timeout, f"{stack.gateway_url}/ws/chat", probe))
         for seed in range(WARM_UP_CONVERSATIONS):
             for client in clients:

@@ -54,7 +54,7 @@ async def paired_overhead(stack: Stack, settings: BenchSettings, probe: str) -> 
     deadline = time.perf_counter() + settings.seconds
     async with aiohttp.ClientSession() as session:
         gateway = GatewayCustomer(session, settings.turn_timeout, f"{stack.gateway_url}/ws/chat", probe)
-        raw = RestCustomer(session, settings.turn_timeout, stack.rasa_urls)
+        raw = RestCustomer(session, settings.turn_timeout, stack.rasa_urls, stack.channel_headers)
         order = itertools.cycle((True, False))
         while time.perf_counter() < deadline:
             ws, conversation_id = await gateway.connect()

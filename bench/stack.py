@@ -29,7 +29,10 @@ from bench import PROJECT_ROOT
 
 ORIGIN = "http://bench.caredesk.test"
 APP_PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
-RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+RASA = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"  # training (bench/cost.py)
+RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"  # serving: python -m engine.serve
+CHANNEL_SECRET_HEADER = "X-CareDesk-Channel-Secret"  # engine/channel.py
+ACTION_TOKEN_HEADER = "X-CareDesk-Action-Token"  # actions/serve.py
 MODEL = PROJECT_ROOT / "models" / "caredesk.tar.gz"
 
 
@@ -89,10 +92,13 @@ class Service:
 class Stack:
     rasa_urls: list[str]
     gateway_url: str | None
-    token: str
+    token: str = field(repr=False)
     database_url: str
     options: StackOptions
     tracker_store_url: str = ""
+    channel_secret: str = field(default="", repr=False)
+    action_token: str = field(default="", repr=False)
+    action_url: str = ""
     services: list[Service] = field(default_factory=list)
     startup_seconds: float | None = None
 
@@ -105,6 +111,11 @@ class Stack:
     def rasa_url_list(self) -> str:
         """All Rasa processes, the way the gateway's RASA_URL takes them."""
         return ",".join(self.rasa_urls)
+
+    @property
+    def channel_headers(self) -> dict[str, str]:
+        """What a caller of Rasa's REST channel must send (engine/channel.py)."""
+        return {CHANNEL_SECRET_HEADER: self.channel_secret}
 
     @property
     def pids(self) -> dict[str, int]:
@@ -143,9 +154,10 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], workdir: Path, ready
 
 
 def migrate(env: dict[str, str]) -> None:
-    """Create the app database with the demo shop (what `make migrate` does)."""
-    subprocess.run([str(APP_PYTHON), "-m", "actions.db", "migrate"], cwd=PROJECT_ROOT, env=env,
-                   check=True, capture_output=True)
+    """Create the app database with the demo shop (`make migrate` with DEMO_SHOP=true: the
+    tests and the benchmark ask about the demo orders, on SQLite and PostgreSQL alike)."""
+    subprocess.run([str(APP_PYTHON), "-m", "actions.db", "migrate"], cwd=PROJECT_ROOT,
+                   env={**env, "DEMO_SHOP": "true"}, check=True, capture_output=True)
 
 
 @contextlib.contextmanager
@@ -181,13 +193,15 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
     action_port, gateway_port = free_port(), free_port()
     rasa_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(options.engines)]
     token = secrets.token_urlsafe(16)
+    channel_secret, action_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    action_url = f"http://127.0.0.1:{action_port}"
     database_url = options.database_url or f"sqlite:///{workdir / 'caredesk.db'}"
     tracker_store_url = options.tracker_store_url or f"sqlite:///{workdir / 'tracker.db'}"
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "TRACKER_STORE_URL": tracker_store_url,
-        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{action_port}/webhook",
+        "ACTION_ENDPOINT_URL": f"{action_url}/webhook",
         "LOCK_STORE": options.lock_store,
         "REDIS_HOST": options.redis_host,
         "REDIS_PORT": str(options.redis_port),
@@ -201,27 +215,33 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
         "GATEWAY_ALLOWED_ORIGINS": ORIGIN,
         "RASA_URL": ",".join(rasa_urls),
         "RASA_TOKEN": token,
+        "CAREDESK_CHANNEL_SECRET": channel_secret,
+        "ACTION_SERVER_TOKEN": action_token,
         "TELEGRAM_TOKEN": "",  # never reach out to Telegram, whatever .env says
     }
     env.pop("GATEWAY_PUBLIC_URL", None)
     migrate(env)
     gateway_url = f"http://127.0.0.1:{gateway_port}" if options.gateway else None
-    stack = Stack(rasa_urls, gateway_url, token, database_url, options, tracker_store_url)
+    stack = Stack(rasa_urls, gateway_url, token, database_url, options, tracker_store_url,
+                  channel_secret=channel_secret, action_token=action_token, action_url=action_url)
+    # Secrets travel in the environment only (never argv), and each process gets just its own.
+    action_env = {k: v for k, v in env.items() if k not in ("RASA_TOKEN", "CAREDESK_CHANNEL_SECRET")}
+    gateway_env = {k: v for k, v in env.items() if k != "ACTION_SERVER_TOKEN"}
     began = time.monotonic()
     try:
         stack.services.append(_spawn(
-            "actions", [str(APP_PYTHON), "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-            env, workdir, f"http://127.0.0.1:{action_port}/health"))
+            "actions", [str(APP_PYTHON), "-m", "actions.serve", "--port", str(action_port)],
+            action_env, workdir, f"{action_url}/health"))
         for index, url in enumerate(rasa_urls):
             stack.services.append(_spawn(
                 "rasa" if index == 0 else f"rasa-{index}",
-                [str(RASA), "run", "--model", str(model), "--endpoints", "endpoints.yml",
-                 "--credentials", "credentials.yml", "--interface", "127.0.0.1",
-                 "--port", url.rsplit(":", 1)[1], "--enable-api", "--auth-token", token],
+                [str(RASA_PYTHON), "-m", "engine.serve", "run", "--model", str(model),
+                 "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+                 "--interface", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--enable-api"],
                 env, workdir, f"{url}/status?token={token}"))
         if gateway_url:
             stack.services.append(_spawn(
-                "gateway", [str(APP_PYTHON), "-m", "bot"], env, workdir, f"{gateway_url}/health"))
+                "gateway", [str(APP_PYTHON), "-m", "bot"], gateway_env, workdir, f"{gateway_url}/health"))
         _wait_ready(stack, began + timeout)
         stack.startup_seconds = time.monotonic() - began
     except BaseException:

@@ -42,7 +42,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     texts = Texts.load(settings.domain_file, company.slot_values())
     hub = app[HUB]
     rasa = RasaClient(http, settings.rasa_url, settings.rasa_token,
-                      max_in_flight=settings.rasa_max_in_flight, queue_timeout=settings.rasa_timeout)
+                      max_in_flight=settings.rasa_max_in_flight, queue_timeout=settings.rasa_timeout,
+                      channel_secret=settings.channel_secret)
+    if not settings.channel_secret:
+        logger.warning("CAREDESK_CHANNEL_SECRET is not set: CareDesk's Rasa channel will refuse every message")
     router = Router(sessions, rasa, hub, texts, company, engine=per_message)
     desk = Desk(sessions, hub, router)
     router.on_queue_change = desk.publish_queue

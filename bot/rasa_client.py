@@ -1,4 +1,5 @@
-"""Talking to the Rasa server: its REST channel for messages, its HTTP API to resume a
+"""Talking to the Rasa server: its REST channel for messages (with the channel secret in a
+header: engine/channel.py refuses a message without it), its HTTP API to resume a
 conversation after a hand-off. Any failure is one typed error the router can handle.
 
 Several Rasa processes can run side by side (RASA_PROCESSES): they share the SQL tracker store
@@ -33,6 +34,7 @@ import aiohttp
 logger = logging.getLogger(__name__)
 MAX_HOMES = 100_000  # conversations whose process is remembered
 SLOW_AFTER_SECONDS = 1.0  # a message with Rasa this long gives its slot to the next one
+CHANNEL_SECRET_HEADER = "X-CareDesk-Channel-Secret"  # as engine/channel.py expects
 
 
 def engine_index(sender: str, engines: int) -> int:
@@ -93,14 +95,16 @@ class RasaClient:
     def __init__(
         self, session: aiohttp.ClientSession, base_urls: str | Sequence[str], token: str,
         max_in_flight: int = 0, queue_timeout: float = 30.0, slow_after: float = SLOW_AFTER_SECONDS,
+        channel_secret: str = "",
     ) -> None:
-        """`max_in_flight` 0: no limit."""
+        """`max_in_flight` 0: no limit. `channel_secret`: CAREDESK_CHANNEL_SECRET."""
         urls = base_urls.split(",") if isinstance(base_urls, str) else list(base_urls)
         self._bases = [url.strip().rstrip("/") for url in urls if url.strip()]
         if not self._bases:
             raise ValueError("no Rasa URL given")
         self._session = session
         self._token = token
+        self._channel_headers = {CHANNEL_SECRET_HEADER: channel_secret} if channel_secret else {}
         self._queue_timeout = queue_timeout
         self._slow_after = slow_after
         self._slots = {base: Slots(max_in_flight) for base in self._bases}
@@ -163,7 +167,8 @@ class RasaClient:
     async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         """The bot's replies to one message (empty while the conversation is paused)."""
         body = {"sender": sender, "message": message, "metadata": metadata}
-        replies = await self._post(sender, "/webhooks/rest/webhook", "a message", json=body)
+        replies = await self._post(sender, "/webhooks/rest/webhook", "a message", json=body,
+                                   headers=self._channel_headers)
         if not isinstance(replies, list):
             raise RasaUnavailable("Rasa answered something that is not a list of messages")
         return replies

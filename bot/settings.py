@@ -28,6 +28,8 @@ class Settings:
     telegram_webhook_url: str = ""
     telegram_secret: str = field(default="", repr=False)
     telegram_api_url: str = ""
+    # The Rasa REST channel's shared secret (engine/channel.py); sent with every message.
+    channel_secret: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -56,4 +58,5 @@ class Settings:
             telegram_webhook_url=environ.get("TELEGRAM_WEBHOOK_URL", ""),
             telegram_secret=environ.get("TELEGRAM_SECRET_TOKEN", ""),
             telegram_api_url=environ.get("TELEGRAM_API_URL", ""),
+            channel_secret=environ.get("CAREDESK_CHANNEL_SECRET", ""),
         )

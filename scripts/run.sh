@@ -8,12 +8,16 @@ cd "$(dirname "$0")/.."
 LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"  # where each process writes its log
 mkdir -p "$LOG_DIR"
 
-if [ -z "${RASA_TOKEN:-}" ]; then
-  # The Rasa HTTP API (used by the gateway to resume conversations) needs a token; without a
-  # configured one, each run gets a fresh random one that only this machine's processes see.
-  RASA_TOKEN=$(.venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))')
-  export RASA_TOKEN
-fi
+# Three secrets, each made random for this run unless configured: the Rasa HTTP API's token
+# (the gateway resumes conversations with it), the Rasa channel's secret (only the gateway may
+# send messages) and the action server's token (only Rasa may run actions). They travel in
+# the environment of the processes that need them, never on a command line (/proc/*/cmdline
+# is readable by every local user), and are never printed.
+random_secret() { .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(24))'; }
+[ -n "${RASA_TOKEN:-}" ] || RASA_TOKEN=$(random_secret)
+[ -n "${CAREDESK_CHANNEL_SECRET:-}" ] || CAREDESK_CHANNEL_SECRET=$(random_secret)
+[ -n "${ACTION_SERVER_TOKEN:-}" ] || ACTION_SERVER_TOKEN=$(random_secret)
+export RASA_TOKEN CAREDESK_CHANNEL_SECRET ACTION_SERVER_TOKEN
 
 pids=()
 stopping=0
@@ -43,7 +47,8 @@ wait_for() {  # url, name, pid
 }
 
 echo "Starting the action server on 127.0.0.1:$ACTION_PORT ..."
-SANIC_HOST=127.0.0.1 .venv/bin/python -m rasa_sdk --actions actions --port "$ACTION_PORT" \
+# Each process gets only the secrets it needs (env -u drops the others).
+env -u RASA_TOKEN -u CAREDESK_CHANNEL_SECRET .venv/bin/python -m actions.serve --port "$ACTION_PORT" \
   >"$LOG_DIR/actions.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$ACTION_PORT/health" actions "${pids[0]}" || exit 1
@@ -69,9 +74,10 @@ for i in $(seq 0 $((RASA_PROCESSES - 1))); do
   port=$((RASA_PORT + i))
   rasa_logs+=("rasa$([ "$i" -gt 0 ] && echo "-$i")")
   rasa_urls+=("http://127.0.0.1:$port")
-  PYTHONWARNINGS=ignore .venv-rasa/bin/rasa run --model models/caredesk.tar.gz --endpoints endpoints.yml \
-    --credentials credentials.yml --interface 127.0.0.1 --port "$port" \
-    --enable-api --auth-token "$RASA_TOKEN" >"$LOG_DIR/${rasa_logs[$i]}.log" 2>&1 &
+  # engine.serve hands RASA_TOKEN to Rasa inside the process (not as --auth-token here).
+  PYTHONWARNINGS=ignore .venv-rasa/bin/python -m engine.serve run --model models/caredesk.tar.gz \
+    --endpoints endpoints.yml --credentials credentials.yml --interface 127.0.0.1 --port "$port" \
+    --enable-api >"$LOG_DIR/${rasa_logs[$i]}.log" 2>&1 &
   pids+=($!)
 done
 for i in "${!rasa_urls[@]}"; do
@@ -82,7 +88,7 @@ RASA_URL=$(IFS=,; echo "${rasa_urls[*]}")
 : "${GATEWAY_HOST:=127.0.0.1}" "${GATEWAY_PORT:=8000}"
 export GATEWAY_HOST GATEWAY_PORT RASA_TOKEN RASA_URL
 echo "Starting the gateway on $GATEWAY_HOST:$GATEWAY_PORT ..."
-.venv/bin/python -m bot >"$LOG_DIR/gateway.log" 2>&1 &
+env -u ACTION_SERVER_TOKEN .venv/bin/python -m bot >"$LOG_DIR/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/health" gateway "${pids[-1]}" || exit 1
 

@@ -1,14 +1,18 @@
-"""`python -m actions.db migrate` applies the migrations and seeds the demo shop."""
+"""`python -m actions.db migrate` applies the migrations, and adds the demo shop only where
+it belongs: the embedded default database (DATABASE_URL unset) or when DEMO_SHOP=true.
+`python -m actions.db seed` adds the demo shop to whatever DATABASE_URL names, on request."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import sys
 
 from actions.db.models import utcnow
 from actions.db.seed import seed_demo_shop
 from actions.db.session import make_engine, make_sessions
-from actions.settings import Settings
+from actions.settings import Settings, demo_shop_wanted
 
 logger = logging.getLogger("actions.db")
 
@@ -25,16 +29,24 @@ async def _seed(settings: Settings) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m actions.db")
     parser.add_argument("command", choices=["migrate", "seed"])
-    parser.add_argument("--no-seed", action="store_true", help="migrate without demo data")
+    parser.add_argument("--no-seed", action="store_true", help="migrate without demo data, whatever DEMO_SHOP says")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)
     settings = Settings.from_env()
+    try:
+        wanted = demo_shop_wanted(os.environ)
+    except ValueError as error:
+        sys.exit(str(error))
     if args.command == "migrate":
         from actions.db.migrate import upgrade
 
         upgrade()
-        if args.no_seed:
+        if args.no_seed or not wanted:
+            logger.info("Database ready (%r); no demo shop (%s).", settings,
+                        "--no-seed" if args.no_seed else
+                        "DEMO_SHOP=false" if os.environ.get("DEMO_SHOP") else
+                        "DATABASE_URL is set; DEMO_SHOP=true adds it")
             return
     added = asyncio.run(_seed(settings))
     logger.info("Database ready (%r); %d demo orders added.", settings, added)

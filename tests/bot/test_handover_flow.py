@@ -27,7 +27,8 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
     from bot.console.auth import create_agent
     async with sessions.begin() as session:
         await create_agent(session, "dana", "Dana", PASSWORD)
-    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token))
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
+                                              channel_secret=rasa_stack.channel_secret))
     try:
         await log_in(client)
         console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})
@@ -117,7 +118,8 @@ async def test_a_complaint_answered_in_the_chat_while_nobody_is_online(rasa_stac
     database_url = async_database_url(rasa_stack.database_url)
     engine = make_engine(database_url)
     sessions = make_sessions(engine)
-    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token))
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
+                                              channel_secret=rasa_stack.channel_secret))
     try:
         chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
         conversation_id = (await chat.receive_json())["conversation_id"]

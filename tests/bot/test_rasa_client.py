@@ -21,6 +21,7 @@ class Engine:
     def __init__(self, name: str, status: int = 200) -> None:
         self.name, self.status = name, status
         self.senders: list[str] = []
+        self.channel_secrets: list[str | None] = []  # the X-CareDesk-Channel-Secret of each message
         self.gate = asyncio.Event()  # cleared: messages are held until it is set
         self.gate.set()
         self.slow: set[str] = set()  # senders whose messages wait for `slow_gate`
@@ -34,6 +35,7 @@ class Engine:
     async def webhook(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.senders.append(body["sender"])
+        self.channel_secrets.append(request.headers.get("X-CareDesk-Channel-Secret"))
         self.in_hand += 1
         self.most_in_hand = max(self.most_in_hand, self.in_hand)
         try:
@@ -238,3 +240,15 @@ async def test_a_message_held_up_by_something_slow_gives_its_slot_to_the_next_on
     a.gate.set()
     assert [r[0]["text"] for r in await asyncio.gather(*later)] == ["a: again"] * 3
     await a.server.close()
+
+
+async def test_every_message_carries_the_channel_secret(http) -> None:
+    """Rasa's channel (engine/channel.py) refuses a message without it."""
+    [engine] = await started(Engine("a"))
+    client = RasaClient(http, engine.url, "secret", channel_secret="s3cret-channel")
+    try:
+        for n in range(3):
+            await client.send(f"web-{n}", "hi", {})
+        assert engine.channel_secrets == ["s3cret-channel"] * 3
+    finally:
+        await engine.server.close()

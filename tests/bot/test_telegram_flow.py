@@ -37,7 +37,8 @@ async def test_complaint_handover_and_rating_on_telegram(rasa_stack, make_settin
     async with sessions.begin() as session:
         await create_agent(session, "dana-tg", "Dana", PASSWORD)
     settings = dataclasses.replace(
-        make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token),
+        make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
+                      channel_secret=rasa_stack.channel_secret),
         telegram_token="123:TEST", telegram_api_url=str(api_server.make_url("")).rstrip("/"),
     )
     client = await start_client(settings)

@@ -31,7 +31,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def gateway_url(rasa_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DATABASE_URL": rasa_stack.database_url, "RASA_URL": rasa_stack.rasa_url_list,
-           "RASA_TOKEN": rasa_stack.token, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
+           "RASA_TOKEN": rasa_stack.token, "CAREDESK_CHANNEL_SECRET": rasa_stack.channel_secret,
+           "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
     python = str(PROJECT_ROOT / ".venv/bin/python")
     subprocess.run([python, "-m", "bot", "create-agent", "dana-browser", "--name", "Dana", "--password-stdin"],
                    input=PASSWORD + "\n", text=True, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)

@@ -45,7 +45,7 @@ class Chat:
         self.said.append(text)
         async with self.http.post(
             f"{engine}/webhooks/rest/webhook",
-            json={"sender": self.sender, "message": text},
+            json={"sender": self.sender, "message": text}, headers=self.stack.channel_headers,
         ) as response:
             assert response.status == 200, self.stack.tails()
             return await response.json()

@@ -59,6 +59,45 @@ async def read_until(stream: asyncio.StreamReader, marker: str, seconds: float) 
     return seen
 
 
+def group_processes(group: int) -> dict[int, tuple[str, dict[str, str]]]:
+    """Each process of a process group: its command line and its environment."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry)) != group:
+                continue
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            raw = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
+        except (OSError, ProcessLookupError):
+            continue
+        environ = dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+        found[int(entry)] = (cmdline, environ)
+    return found
+
+
+def assert_secrets_stay_off_command_lines(group: int) -> None:
+    """run.sh made three random secrets: none may be on any command line (/proc/*/cmdline is
+    readable by every local user), and each process holds only the secrets it needs."""
+    processes = group_processes(group)
+    rasa = [env for cmd, env in processes.values() if "engine.serve" in cmd]
+    actions = [env for cmd, env in processes.values() if "actions.serve" in cmd]
+    gateway = [env for cmd, env in processes.values() if cmd.split(" ")[1:3] == ["-m", "bot"]]
+    assert len(rasa) == 2 or len(rasa) == 1 and not answers_tcp("127.0.0.1", 6379), processes
+    assert len(actions) == 1 and len(gateway) == 1, processes
+    names = ("RASA_TOKEN", "CAREDESK_CHANNEL_SECRET", "ACTION_SERVER_TOKEN")
+    secrets = {name: rasa[0][name] for name in names}
+    assert all(len(value) >= 20 for value in secrets.values()), "run.sh makes random secrets"
+    for cmdline, _ in processes.values():
+        for name, value in secrets.items():
+            assert value not in cmdline, f"{name} is on a command line: {cmdline[:80]}"
+    assert "RASA_TOKEN" not in actions[0] and "CAREDESK_CHANNEL_SECRET" not in actions[0]
+    assert actions[0]["ACTION_SERVER_TOKEN"] == secrets["ACTION_SERVER_TOKEN"]
+    assert "ACTION_SERVER_TOKEN" not in gateway[0]
+    assert gateway[0]["CAREDESK_CHANNEL_SECRET"] == secrets["CAREDESK_CHANNEL_SECRET"]
+
+
 async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     redis = answers_tcp("127.0.0.1", 6379)
     gateway_port = free_port()
@@ -71,6 +110,7 @@ async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c
             "DATABASE_URL": app_db, "TRACKER_STORE_URL": tracker_db, "REDIS_DB": "4",
             "CAREDESK_LOG_DIR": str(tmp_path / "log"), "GATEWAY_ALLOWED_ORIGINS": ORIGIN,
             "TELEGRAM_TOKEN": "", "RASA_TOKEN": "", "LOCK_STORE": "in_memory",
+            "CAREDESK_CHANNEL_SECRET": "", "ACTION_SERVER_TOKEN": "",  # run.sh makes random ones
         }
         env.pop("ACTION_ENDPOINT_URL", None)
         env.pop("GATEWAY_PUBLIC_URL", None)
@@ -103,6 +143,8 @@ async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c
                         message = frame.get("message") or {}
                         if frame.get("type") == "message" and message.get("from") == "bot":
                             replies.append(message["text"])
+
+            assert_secrets_stay_off_command_lines(run.pid)
 
             os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
             stopped = await read_until(run.stdout, "CareDesk stopped.", 60)
