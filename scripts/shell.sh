@@ -2,6 +2,7 @@
 # Opens a terminal chat with the bot (`rasa shell`). Uses the action server of a running
 # `make run` if there is one, otherwise starts its own for the length of the chat.
 set -uo pipefail
+umask 077  # the databases and logs under var/ hold customers' messages: owner only
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"
