@@ -68,4 +68,6 @@ async def edge_checks(request: web.Request, handler):  # type: ignore[no-untyped
     except web.HTTPException as error:
         if error.content_type == "application/json" or error.empty_body or error.status < 400:
             raise
-        raise json_error(type(error), error.reason) from None  # 404, 405 and the like
+        error.text = json.dumps({"error": error.reason})  # 404, 405 and the like, headers kept
+        error.content_type = "application/json"
+        raise
