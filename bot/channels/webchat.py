@@ -60,6 +60,8 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     try:
         data: dict[str, Any] = json.loads(raw)
         kind = data.get("type")
+        if isinstance(data.get("payload"), str):  # stored with the line: no NUL, no lone surrogate
+            data["payload"] = clean(data["payload"])
     except (ValueError, AttributeError):
         await socket.send_json({"type": "error", "text": "Sorry, I couldn't read that message."})
         return
