@@ -11,6 +11,8 @@ from actions.db.models import Agent, Conversation, Feedback, Note, Ticket, Ticke
 from bot.app_keys import DESK, SESSIONS
 from bot.console.queue import conversation_detail, ticket_frame
 from bot.console.views import current_agent
+from bot.security import json_error
+from bot.text_input import clean
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LIMIT = 200
@@ -65,7 +67,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 async def update_ticket(request: web.Request) -> web.Response:
     try:
         body = await request.json()
-        status = str(body["status"])
+        status = clean(str(body["status"]))
     except (ValueError, KeyError, TypeError):
         raise web.HTTPBadRequest(text='{"error": "send {\\"status\\": ...}"}', content_type="application/json") from None
     agent = request[AGENT]
@@ -76,7 +78,7 @@ async def update_ticket(request: web.Request) -> web.Response:
         except repository.TicketNotFound:
             raise web.HTTPNotFound(text='{"error": "no such ticket"}', content_type="application/json") from None
         except repository.InvalidStatusChange as error:
-            raise web.HTTPConflict(text=f'{{"error": "invalid status change {error}"}}', content_type="application/json") from None
+            raise json_error(web.HTTPConflict, f"invalid status change {error}") from None
         data = await _ticket_data(session, ticket)
     await request.app[DESK].publish_queue()
     return web.json_response(data)

@@ -22,7 +22,8 @@ from bot.console.throttle import LoginThrottle
 from bot.hub import Hub
 from bot.rasa_client import RasaClient
 from bot.router import Router
-from bot.security import security_headers
+from bot.hardening import hide_server_banner, neutral_server_name, security_headers
+from bot.security import edge_checks
 from bot.settings import Settings
 from bot.texts import Texts
 
@@ -85,8 +86,15 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def openapi(request: web.Request) -> web.FileResponse:
+    """The JSON API's OpenAPI 3 description (docs/gateway-protocol.md)."""
+    return web.FileResponse(Path(__file__).resolve().parent / "openapi.json")
+
+
 async def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[security_headers])
+    neutral_server_name()
+    app = web.Application(middlewares=[security_headers, edge_checks])
+    app.on_response_prepare.append(hide_server_banner)
     app[SETTINGS] = settings
     app[HUB] = Hub()
     app[LOGIN_THROTTLE] = LoginThrottle()
@@ -101,6 +109,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/console", views.console_page)
     app.router.add_get("/console/reports", views.reports_page)
     app.router.add_get("/ws/console", views.console_socket)
+    app.router.add_get("/api/openapi.json", openapi)
     api.add_routes(app)
     reports.add_routes(app)
     app.router.add_static("/static", STATIC)

@@ -17,6 +17,9 @@ class Settings:
     rasa_url: str
     rasa_token: str = field(repr=False)
     allowed_origins: frozenset[str]
+    # The console's own origins (login, logout, its WebSocket, state-changing /api requests):
+    # by default the gateway's own URLs only, never the shop pages that embed the widget.
+    console_origins: frozenset[str]
     secure_cookies: bool
     session_hours: int
     domain_file: Path
@@ -39,15 +42,15 @@ class Settings:
         if environ.get("GATEWAY_PUBLIC_URL"):
             default_origins.add(environ["GATEWAY_PUBLIC_URL"].rstrip("/"))
         origins = environ.get("GATEWAY_ALLOWED_ORIGINS")
+        console = environ.get("GATEWAY_CONSOLE_ORIGINS")
         return cls(
             host=host,
             port=port,
             database_url=ActionSettings.from_env(environ).database_url,
             rasa_url=environ.get("RASA_URL", f"http://127.0.0.1:{environ.get('RASA_PORT', '5005')}"),
             rasa_token=environ.get("RASA_TOKEN", ""),
-            allowed_origins=frozenset(
-                o.strip().rstrip("/") for o in origins.split(",") if o.strip()
-            ) if origins else frozenset(default_origins),
+            allowed_origins=_origins(origins) if origins else frozenset(default_origins),
+            console_origins=_origins(console) if console else frozenset(default_origins),
             secure_cookies=environ.get("GATEWAY_SECURE_COOKIES", "false").lower() == "true",
             rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
@@ -60,3 +63,7 @@ class Settings:
             telegram_api_url=environ.get("TELEGRAM_API_URL", ""),
             channel_secret=environ.get("CAREDESK_CHANNEL_SECRET", ""),
         )
+
+
+def _origins(value: str) -> frozenset[str]:
+    return frozenset(o.strip().rstrip("/") for o in value.split(",") if o.strip())

@@ -3,6 +3,7 @@
 # where they are, and stops all three cleanly on Ctrl-C (or when any of them dies). Called by `make run`,
 # which has already set up the environments, migrated the database and trained the model.
 set -uo pipefail
+umask 077  # the databases and logs under var/ hold customers' messages: owner only
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"  # where each process writes its log

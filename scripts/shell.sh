@@ -4,6 +4,7 @@
 # otherwise starts its own for the length of the chat. Secrets stay in the environment, never
 # on a command line; the shell's own Rasa channel demands a channel secret too (engine/channel.py).
 set -uo pipefail
+umask 077  # the databases and logs under var/ hold customers' messages: owner only
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 LOG_DIR="${CAREDESK_LOG_DIR:-var/log}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -27,6 +28,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_file(database: Path) -> None:
+    """The SQLite file holds customers' messages and contacts: only its owner may read it.
+    It is created 0600 before SQLite opens it (SQLite gives its -wal and -shm files the
+    database file's mode), and an older file left readable by others is narrowed."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(database, os.O_CREAT | os.O_RDWR, 0o600))
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            continue
+
+
 def make_engine(database_url: str, *, ping: bool = True) -> AsyncEngine:
     """An engine for the URL; SQLite files get WAL mode so readers never block the writer.
     Pooled connections to a server are pinged before use (a restarted PostgreSQL must not
@@ -37,8 +52,8 @@ def make_engine(database_url: str, *, ping: bool = True) -> AsyncEngine:
     engine = create_async_engine(database_url, pool_pre_ping=ping and not sqlite)
     if engine.dialect.name == "sqlite":
         database = engine.url.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_file(Path(database))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -24,6 +24,7 @@ from actions.db.models import Message
 from bot import inbound, store
 from bot.router import MAX_TEXT, Router
 from bot.settings import Settings
+from bot.text_input import clean
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,19 @@ def describe(update: Update) -> str:
         if message is not None and getattr(message, kind, None):
             return kind.replace("_", " ")
     return "message"
+
+
+def _implausible(update: Update) -> str:
+    """What the handlers rely on and python-telegram-bot does not check: a chat with an
+    integer id, and text and button data that are strings."""
+    chat, message, query = update.effective_chat, update.effective_message, update.callback_query
+    if chat is None or not isinstance(chat.id, int) or isinstance(chat.id, bool):
+        return "no chat with an integer id"
+    if message is not None and not isinstance(message.text or "", str):
+        return "text that is not a string"
+    if query is not None and not isinstance(query.data or "", str):
+        return "button data that is not a string"
+    return ""
 
 
 class TelegramChannel:
@@ -116,12 +130,33 @@ class TelegramChannel:
         given = request.headers.get(SECRET_HEADER, "")
         if not self.webhook_mode or not hmac.compare_digest(given.encode(), self.secret.encode()):
             raise web.HTTPForbidden(text="wrong or missing secret token")
-        try:
-            update = Update.de_json(await request.json(), self.application.bot)
-        except ValueError:
-            raise web.HTTPBadRequest(text="not an update") from None
+        update = await self._read_update(request)
         await self.application.update_queue.put(update)
         return web.Response(text="ok")
+
+    async def _read_update(self, request: web.Request) -> Update:
+        """The body as an Update, or 400 with one warning line: even with the right secret a
+        body may be no update (a proxy, a test, a bug), and it must not cost a traceback."""
+        try:
+            body = await request.json()
+        except ValueError:  # not JSON, or not UTF-8
+            body = None
+            problem = "not JSON"
+        else:
+            update_id = body.get("update_id") if isinstance(body, dict) else None
+            valid_id = isinstance(update_id, int) and not isinstance(update_id, bool) and update_id >= 0
+            problem = "" if valid_id else "no JSON object with an update_id"
+        if not problem:
+            try:
+                update = Update.de_json(body, self.application.bot)
+            except Exception as error:  # parsing only: wrong types raise all sorts of errors
+                problem = f"not an update ({type(error).__name__})"
+            else:
+                problem = _implausible(update)
+                if not problem:
+                    return update
+        logger.warning("Telegram webhook body refused: %s", problem)
+        raise web.HTTPBadRequest(text=f"{problem}; expected a Telegram update")
 
     # ---- inbound ---------------------------------------------------------------------------
     async def _conversation(self, update: Update) -> str:
@@ -136,7 +171,7 @@ class TelegramChannel:
         conversation = await self._conversation(update)
         assert update.effective_chat is not None
         await self.router.customer_message(
-            conversation, text[:MAX_TEXT], payload=payload, command=command, client_id=f"tg-{update.update_id}",
+            conversation, clean(text)[:MAX_TEXT], payload=payload, command=command, client_id=f"tg-{update.update_id}",
             client=inbound.client_key("telegram", str(update.effective_chat.id)),
         )
 

@@ -14,6 +14,7 @@ from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
 from bot.hub import coalesce_writes
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
+from bot.text_input import clean
 
 logger = logging.getLogger(__name__)
 CHANNEL = "webchat"
@@ -34,6 +35,8 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         async for frame in socket:
             if frame.type == WSMsgType.TEXT:
                 await _handle(request, conversation_id, socket, frame.data)
+            elif frame.type == WSMsgType.BINARY:
+                await _unreadable(request, socket)
     finally:
         hub.remove_customer(conversation_id, socket)
     return socket
@@ -61,6 +64,8 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     try:
         data: dict[str, Any] = json.loads(raw)
         kind = data.get("type")
+        if isinstance(data.get("payload"), str):  # stored with the line: no NUL, no lone surrogate
+            data["payload"] = clean(data["payload"])
     except (ValueError, AttributeError):
         await socket.send_json({"type": "error", "text": "Sorry, I couldn't read that message."})
         return
@@ -72,11 +77,14 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         return
     if kind != "message":
         return
-    text = str(data.get("text") or "").strip()
+    raw_text = str(data.get("text") or "")
+    text = clean(raw_text).strip()
     payload = data.get("payload")
     payload = str(payload) if isinstance(payload, str) and payload.startswith("/") and len(payload) <= 500 else None
-    client_id = str(data.get("client_id") or "")[:64] or None
+    client_id = clean(str(data.get("client_id") or ""))[:64] or None
     if not text:
+        if raw_text.strip():  # nothing but control characters: nothing left to store
+            await _unreadable(request, socket)
         return
     if len(text) > MAX_TEXT:
         await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
@@ -89,3 +97,9 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
         await socket.send_json({"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})
+
+
+async def _unreadable(request: web.Request, socket: web.WebSocketResponse) -> None:
+    """A frame that holds nothing readable (binary data, only control characters)."""
+    text = request.app[ROUTER].texts.say("utter_gateway_unreadable_message")
+    await socket.send_json({"type": "error", "text": text})

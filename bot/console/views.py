@@ -12,7 +12,8 @@ from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, SESSIONS, SETTINGS
 from bot.console import auth
 from bot.console.desk import DeskError
 from bot.hub import AgentConnection, coalesce_writes
-from bot.security import origin_allowed
+from bot.security import console_origin_allowed
+from bot.text_input import clean, has_forbidden
 
 logger = logging.getLogger(__name__)
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
@@ -29,19 +30,25 @@ async def login_page(request: web.Request) -> web.FileResponse:
 
 async def login(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    if not origin_allowed(request, settings.allowed_origins, required=False):
+    if not console_origin_allowed(request, required=False):
         raise web.HTTPForbidden(text="cross-site login refused")
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # a body that is no form at all
+        raise web.HTTPBadRequest(text="send the username and password as a form") from None
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
     throttle = request.app[LOGIN_THROTTLE]
     minutes = throttle.wait_minutes(username)
     if minutes:  # not even checked, so waiting out the pause is the only way on
         raise web.HTTPSeeOther(f"/console/login?error=wait&minutes={minutes}")
-    async with request.app[SESSIONS].begin() as session:
-        agent = await auth.authenticate(session, username, password)
-        token = await auth.start_session(session, agent, settings.session_hours) if agent else None
+    token = None
+    if not has_forbidden(username) and not has_forbidden(password):  # no account has a NUL
+        async with request.app[SESSIONS].begin() as session:
+            agent = await auth.authenticate(session, username, password)
+            token = await auth.start_session(session, agent, settings.session_hours) if agent else None
     if token is None:
-        logger.info("failed console login for %r", username[:64])
+        # No username at INFO: people type their password into the username field.
+        logger.info("failed console login")
         throttle.failed(username)
         raise web.HTTPSeeOther("/console/login?error=1")
     throttle.succeeded(username)
@@ -54,7 +61,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=False):
+    if not console_origin_allowed(request, required=False):
         raise web.HTTPForbidden(text="cross-site logout refused")
     async with request.app[SESSIONS].begin() as session:
         await auth.end_session(session, request.cookies.get(auth.COOKIE))
@@ -77,7 +84,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
-    if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
+    if not console_origin_allowed(request, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
     agent = await current_agent(request)
     if agent is None:
@@ -105,18 +112,20 @@ async def _handle(desk, connection: AgentConnection, raw: str) -> None:  # type:
     try:
         data = json.loads(raw)
         kind, conversation_id = data.get("type"), str(data.get("conversation_id", ""))
+        if has_forbidden(conversation_id):  # no conversation id has one; PostgreSQL refuses NUL
+            raise DeskError("That conversation does not exist.")
         if kind == "open":
             await desk.show(connection, conversation_id)
         elif kind == "claim":
             await desk.claim(connection, conversation_id)
         elif kind == "send":
-            await desk.send(connection, conversation_id, str(data.get("text", "")))
+            await desk.send(connection, conversation_id, clean(str(data.get("text", ""))))
         elif kind == "typing":
             await desk.typing(connection, conversation_id, bool(data.get("on")))
         elif kind == "note":
-            await desk.note(connection, conversation_id, str(data.get("text", "")))
+            await desk.note(connection, conversation_id, clean(str(data.get("text", ""))))
         elif kind == "ticket_status":
-            await desk.ticket_status(connection, conversation_id, str(data.get("status", "")))
+            await desk.ticket_status(connection, conversation_id, clean(str(data.get("status", ""))))
         elif kind == "resolve":
             await desk.resolve(connection, conversation_id)
     except DeskError as error:

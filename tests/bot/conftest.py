@@ -21,7 +21,8 @@ def make_settings() -> Callable[..., Settings]:
              channel_secret: str = "") -> Settings:
         return Settings(
             host="127.0.0.1", port=0, database_url=database_url, rasa_url=rasa_url, rasa_token=token,
-            allowed_origins=frozenset({ORIGIN}), secure_cookies=False, session_hours=1,
+            allowed_origins=frozenset({ORIGIN}), console_origins=frozenset({ORIGIN}),
+            secure_cookies=False, session_hours=1,
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             rasa_timeout=30, channel_secret=channel_secret,
