@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import store
-from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
+from bot.app_keys import HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
 from bot.hub import coalesce_writes
+from bot.peers import client_address
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
 
@@ -21,27 +23,46 @@ CHANNEL = "webchat"
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    limiter = request.app[LIMITER]
+    slot = await limiter.open_slot(limiter.sockets, client_address(request))
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
-    coalesce_writes(socket)
-    hello = await _hello(request, request.query.get("conversation"))
-    conversation_id = hello["conversation_id"]
-    hub = request.app[HUB]
-    hub.add_customer(conversation_id, socket)
+    if slot is None:
+        return await _refuse(request, socket)
     try:
-        await socket.send_json(hello)
-        async for frame in socket:
-            if frame.type == WSMsgType.TEXT:
-                await _handle(request, conversation_id, socket, frame.data)
+        coalesce_writes(socket)
+        hello = await _hello(request, request.query.get("conversation"))
+        if hello is None:
+            return await _refuse(request, socket)
+        conversation_id = hello["conversation_id"]
+        hub = request.app[HUB]
+        hub.add_customer(conversation_id, socket)
+        try:
+            await socket.send_json(hello)
+            async for frame in socket:
+                if frame.type == WSMsgType.TEXT:
+                    await _handle(request, conversation_id, socket, frame.data)
+        finally:
+            hub.remove_customer(conversation_id, socket)
     finally:
-        hub.remove_customer(conversation_id, socket)
+        await limiter.close_slot(slot)
     return socket
 
 
-async def _hello(request: web.Request, requested: str | None) -> dict[str, Any]:
+async def _refuse(request: web.Request, socket: web.WebSocketResponse) -> web.WebSocketResponse:
+    """Too many chats from this address: a polite word the widget shows, then "try again
+    later" (the widget reconnects with its back-off). Nothing is stored."""
+    text = request.app[ROUTER].texts.say("utter_gateway_too_many_chats")
+    await socket.send_json({"type": "error", "code": "too_many_chats", "text": text})
+    await socket.close(code=WSCloseCode.TRY_AGAIN_LATER)
+    return socket
+
+
+async def _hello(request: web.Request, requested: str | None) -> dict[str, Any] | None:
     """The conversation this socket carries and its transcript so far: the one asked for (a
     reconnect, a reload) when it exists on this channel, else a new one, which has nothing to
-    look up (an unknown id is never trusted blindly)."""
+    look up (an unknown id is never trusted blindly). None: this address may not start
+    another conversation now."""
     if requested:
         async with request.app[SESSIONS]() as session:
             found = await store.conversation(session, requested)
@@ -49,6 +70,9 @@ async def _hello(request: web.Request, requested: str | None) -> dict[str, Any]:
                 history = [store.message_frame(m) for m in await store.history(session, found.id)]
                 return {"type": "hello", "conversation_id": found.id, "mode": found.mode,
                         "agent_name": found.agent_name, "history": history}
+    limiter = request.app[LIMITER]
+    if await limiter.allow((limiter.new_chats, client_address(request))) > 0:
+        return None
     conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
     return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
 
@@ -77,8 +101,25 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     if len(text) > MAX_TEXT:
         await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
         return
+    if await _over_limit(request, conversation_id, socket, client_id):
+        return
     try:
         await request.app[ROUTER].customer_message(conversation_id, text, payload=payload, client_id=client_id)
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
         await socket.send_json({"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})
+
+
+async def _over_limit(request: web.Request, conversation_id: str, socket: web.WebSocketResponse,
+                      client_id: str | None) -> bool:
+    """Messages per address and per conversation. One over either is refused, not stored; the
+    error frame names it (client_id) so the widget marks that message "not sent"."""
+    limiter = request.app[LIMITER]
+    wait = await limiter.allow((limiter.address_messages, client_address(request)),
+                               (limiter.chat_messages, conversation_id))
+    if wait <= 0:
+        return False
+    await socket.send_json({"type": "error", "code": "too_many_messages", "client_id": client_id,
+                            "retry_after": math.ceil(wait),
+                            "text": request.app[ROUTER].texts.say("utter_gateway_too_many_messages")})
+    return True
