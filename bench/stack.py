@@ -36,7 +36,7 @@ MODEL = PROJECT_ROOT / "models" / "caredesk.tar.gz"
 # The speed figures come from one load client, one address: limits so high that they cost
 # only their check. The flood case (bench/flood.py) runs with the shipped limits instead.
 LOAD_CLIENT_LIMITS = tuple((name, "1000000") for name in (
-    "GATEWAY_LIMIT_CHATS_PER_MINUTE", "GATEWAY_LIMIT_SOCKETS", "GATEWAY_LIMIT_ADDRESS_MESSAGES_PER_MINUTE",
+    "GATEWAY_LIMIT_CHATS_PER_MINUTE", "GATEWAY_LIMIT_CONNECTS_PER_MINUTE", "GATEWAY_LIMIT_SOCKETS", "GATEWAY_LIMIT_ADDRESS_MESSAGES_PER_MINUTE",
     "GATEWAY_LIMIT_CHAT_MESSAGES_PER_MINUTE"))
 
 

@@ -3,9 +3,9 @@ per conversation and per Telegram chat, failed console sign-ins per address and 
 
 Three kinds of check, each with the same interface on two backends (`MemoryBackend` here,
 one gateway; `bot.limits_redis.RedisBackend`, shared by several gateways):
-- a rate (`allow`): a token bucket (GCRA: one number per key), `count` per `seconds` with a
-  burst of `count`; several checks are taken together or not at all, so a refused message
-  costs no quota anywhere;
+- a rate (`allow`): a token bucket (GCRA: one number per key), `count` per `seconds`, at
+  most `burst` at once (so a flood's first second cannot dump a minute's worth on Rasa);
+  several checks are taken together or not at all, so a refused message costs no quota;
 - failures (`failure_wait`/`failed`/`forget`): after `count` failures within `seconds`,
   wait until the oldest of them is `seconds` old (the console sign-in pause);
 - slots (`open_slot`/`close_slot`): at most `count` held at once (open sockets), each a lease
@@ -34,15 +34,27 @@ EPSILON = 1e-6  # seconds: sums of float intervals must not refuse the last allo
 
 @dataclass(frozen=True)
 class Limit:
-    """`count` per `seconds` under `name` (0: off)."""
+    """`count` per `seconds` under `name` (0: off); rates allow at most `burst` at once (0:
+    `count`)."""
 
     name: str
     count: int
     seconds: float
+    burst: int = 0
 
     @property
     def on(self) -> bool:
         return self.count > 0
+
+    @property
+    def interval(self) -> float:
+        """A rate's steady pace: one every `interval` seconds."""
+        return self.seconds / self.count
+
+    @property
+    def tolerance(self) -> float:
+        """How far ahead of the steady pace a key may run: `burst` intervals."""
+        return self.interval * (min(self.burst, self.count) if self.burst > 0 else self.count)
 
 
 Check = tuple[Limit, str]
@@ -84,9 +96,8 @@ class MemoryBackend:
         wait, updates = 0.0, []
         for limit, key in checks:
             name = self._key(limit, key)
-            interval = limit.seconds / limit.count
-            arrival = max(self._arrival.get(name, now), now) + interval
-            wait = max(wait, arrival - limit.seconds - now)
+            arrival = max(self._arrival.get(name, now), now) + limit.interval
+            wait = max(wait, arrival - limit.tolerance - now)
             updates.append((name, arrival))
         if wait > EPSILON:
             return wait
@@ -145,11 +156,12 @@ class Limiter:
     def __init__(self, settings: LimitSettings, shared: Backend | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         minute, quarter = 60.0, 15 * 60.0
-        self.new_chats = Limit("chats", settings.chats_per_minute, minute)
+        self.new_chats = Limit("chats", settings.chats_per_minute, minute, burst=10)
+        self.connects = Limit("connects", settings.connects_per_minute, minute, burst=30)
         self.sockets = Limit("sockets", settings.sockets, LEASE_SECONDS)
-        self.address_messages = Limit("address_messages", settings.address_messages_per_minute, minute)
-        self.chat_messages = Limit("chat_messages", settings.chat_messages_per_minute, minute)
-        self.telegram_messages = Limit("telegram", settings.telegram_messages_per_minute, minute)
+        self.address_messages = Limit("address_messages", settings.address_messages_per_minute, minute, burst=30)
+        self.chat_messages = Limit("chat_messages", settings.chat_messages_per_minute, minute, burst=10)
+        self.telegram_messages = Limit("telegram", settings.telegram_messages_per_minute, minute, burst=10)
         self.telegram_notice = Limit("telegram_notice", 1, minute)
         self.signin_address = Limit("signin_address", settings.signin_failures_per_address, quarter)
         self.signin_username = Limit("signin_username", settings.signin_failures_per_username, quarter)

@@ -12,14 +12,14 @@ from redis.backoff import NoBackoff
 
 from bot.limits import EPSILON, Check, Slot
 
-# KEYS: one per check. ARGV: now, then interval and window per check. Returns the wait
+# KEYS: one per check. ARGV: now, then interval and tolerance per check, then EPSILON. Returns the wait
 # (a string, so Lua keeps the fraction); when it is 0 every key is counted, else none.
 ALLOW = """
 local now, wait, arrivals = tonumber(ARGV[1]), 0, {}
 for i, key in ipairs(KEYS) do
-  local interval, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  local interval, tolerance = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
   local arrival = math.max(tonumber(redis.call('GET', key) or now), now) + interval
-  wait = math.max(wait, arrival - window - now)
+  wait = math.max(wait, arrival - tolerance - now)
   arrivals[i] = arrival
 end
 if wait > tonumber(ARGV[#ARGV]) then return tostring(wait) end
@@ -90,7 +90,7 @@ class RedisBackend:
     async def allow(self, checks: Sequence[Check], now: float) -> float:
         argv: list[float] = [now]
         for limit, _ in checks:
-            argv += [limit.seconds / limit.count, limit.seconds]
+            argv += [limit.interval, limit.tolerance]
         return float(await self._allow(keys=[self._key(c) for c in checks], args=[*argv, EPSILON]))
 
     async def failure_wait(self, checks: Sequence[Check], now: float) -> float:

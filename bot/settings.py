@@ -16,6 +16,7 @@ class LimitSettings:
     one client cannot hog Rasa."""
 
     chats_per_minute: int = 30  # new web chats per address
+    connects_per_minute: int = 120  # chat sockets opened per address, new chats and reloads alike
     sockets: int = 100  # open chat sockets per address
     address_messages_per_minute: int = 300  # web chat messages per address
     chat_messages_per_minute: int = 20  # messages per web chat conversation
@@ -35,6 +36,7 @@ class LimitSettings:
 
         return cls(
             chats_per_minute=number("GATEWAY_LIMIT_CHATS_PER_MINUTE", cls.chats_per_minute),
+            connects_per_minute=number("GATEWAY_LIMIT_CONNECTS_PER_MINUTE", cls.connects_per_minute),
             sockets=number("GATEWAY_LIMIT_SOCKETS", cls.sockets),
             address_messages_per_minute=number("GATEWAY_LIMIT_ADDRESS_MESSAGES_PER_MINUTE",
                                                cls.address_messages_per_minute),

@@ -23,8 +23,12 @@ CHANNEL = "webchat"
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
-    limiter = request.app[LIMITER]
-    slot = await limiter.open_slot(limiter.sockets, client_address(request))
+    # Every socket counts (a reload resumes a chat and reads its transcript), then its place
+    # among the address's open sockets.
+    limiter, address = request.app[LIMITER], client_address(request)
+    slot = None
+    if await limiter.allow((limiter.connects, address)) <= 0:
+        slot = await limiter.open_slot(limiter.sockets, address)
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
     if slot is None:
@@ -50,8 +54,8 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _refuse(request: web.Request, socket: web.WebSocketResponse) -> web.WebSocketResponse:
-    """Too many chats from this address: a polite word the widget shows, then "try again
-    later" (the widget reconnects with its back-off). Nothing is stored."""
+    """Too many chats or sockets from this address: a polite word the widget shows, then "try
+    again later" (the widget reconnects with its back-off). Nothing is stored."""
     text = request.app[ROUTER].texts.say("utter_gateway_too_many_chats")
     await socket.send_json({"type": "error", "code": "too_many_chats", "text": text})
     await socket.close(code=WSCloseCode.TRY_AGAIN_LATER)

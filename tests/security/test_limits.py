@@ -65,6 +65,24 @@ async def test_a_rate_allows_its_count_then_refuses_and_refills(limiter: Limiter
     assert await limiter.allow(check) > 0
 
 
+async def test_a_rate_allows_at_most_its_burst_at_once(backend: Backend) -> None:
+    """60 new chats a minute, but not 60 in the first second: 10 at once, then one a second."""
+    client = connect(backend.redis_url) if backend.redis_url else None
+    now = [1_000_000.0]
+    limiter = Limiter(LimitSettings(chats_per_minute=60), RedisBackend(client, backend.prefix) if client else None,
+                      clock=lambda: now[0])
+    try:
+        check = (limiter.new_chats, "198.51.100.7")
+        assert [await limiter.allow(check) for _ in range(10)] == [0.0] * 10
+        assert await limiter.allow(check) == pytest.approx(1.0)
+        now[0] += 1
+        assert await limiter.allow(check) == 0.0
+        assert await limiter.allow(check) > 0
+    finally:
+        if client is not None:
+            await client.aclose()
+
+
 async def test_a_refused_check_costs_nothing_on_the_other_limit(limiter: Limiter) -> None:
     """Per address and per conversation are taken together or not at all."""
     address = (limiter.address_messages, "198.51.100.7")
@@ -190,6 +208,21 @@ async def test_too_many_new_chats_from_one_address_are_refused_but_a_resume_is_n
     hello = await resumed.receive_json()
     assert hello["type"] == "hello" and hello["conversation_id"] == ids[0], "a reload keeps its chat"
     await resumed.close()
+
+
+async def test_reconnects_count_too_so_resuming_chats_cannot_flood(limited_gateway, sessions) -> None:
+    """Resuming a chat reads its whole transcript: sockets opened per address count, new
+    chats and reloads alike."""
+    gateway = await limited_gateway(connects_per_minute=2)
+    ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+    conversation_id = (await ws.receive_json())["conversation_id"]
+    await ws.close()
+    again = await gateway.ws_connect(f"/ws/chat?conversation={conversation_id}", headers={"Origin": ORIGIN})
+    assert (await again.receive_json())["conversation_id"] == conversation_id
+    await again.close()
+    refused = await refused_socket(gateway, f"/ws/chat?conversation={conversation_id}")
+    assert refused["code"] == "too_many_chats"
+    assert await count(sessions, Conversation) == 1
 
 
 async def test_a_message_over_the_conversations_limit_is_refused_and_not_stored(
