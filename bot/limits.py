@@ -160,8 +160,10 @@ class Limiter:
         self.connects = Limit("connects", settings.connects_per_minute, minute, burst=30)
         self.sockets = Limit("sockets", settings.sockets, LEASE_SECONDS)
         self.address_messages = Limit("address_messages", settings.address_messages_per_minute, minute, burst=30)
-        self.chat_messages = Limit("chat_messages", settings.chat_messages_per_minute, minute, burst=10)
-        self.telegram_messages = Limit("telegram", settings.telegram_messages_per_minute, minute, burst=10)
+        # Per conversation the whole minute may come at once: Rasa takes one conversation's
+        # messages one at a time anyway, and a quick customer tapping buttons is no flood.
+        self.chat_messages = Limit("chat_messages", settings.chat_messages_per_minute, minute)
+        self.telegram_messages = Limit("telegram", settings.telegram_messages_per_minute, minute)
         self.telegram_notice = Limit("telegram_notice", 1, minute)
         self.signin_address = Limit("signin_address", settings.signin_failures_per_address, quarter)
         self.signin_username = Limit("signin_username", settings.signin_failures_per_username, quarter)
