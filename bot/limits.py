@@ -19,9 +19,9 @@ import logging
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.settings import LimitSettings
 
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 MAX_KEYS = 200_000  # memory backend: keys kept at most (oldest dropped first)
 LEASE_SECONDS = 60.0  # an open socket's lease; renewed every third of it
 RETRY_REDIS_SECONDS = 5.0  # after a Redis failure, memory only for this long
+T = TypeVar("T")
 EPSILON = 1e-6  # seconds: sums of float intervals must not refuse the last allowed message
 
 
@@ -193,15 +194,16 @@ class Limiter:
             self._redis_down_until = 0.0
             logger.warning("limits: Redis answers again; counts are shared again")
 
-    async def _call(self, method: str, *args: object) -> object:
+    async def _call(self, use: Callable[[Backend], Awaitable[T]]) -> T:
+        """`use` on the shared backend, else (or when it fails) on memory."""
         backend = self._backend()
         try:
-            result = await getattr(backend, method)(*args)
+            result = await use(backend)
         except Exception as error:  # a limiter must never stop customers being served
             if backend is self.memory:
                 raise
             self._redis_failed(error)
-            return await getattr(self.memory, method)(*args)
+            return await use(self.memory)
         self._redis_answered(backend)
         return result
 
@@ -212,40 +214,36 @@ class Limiter:
     async def allow(self, *checks: Check) -> float:
         """0 when every check allows one more (and each is counted), else the seconds until
         all would (and none is counted)."""
-        active = self._on(checks)
-        return float(await self._call("allow", active, self.clock())) if active else 0.0  # type: ignore[arg-type]
+        active, now = self._on(checks), self.clock()
+        return await self._call(lambda backend: backend.allow(active, now)) if active else 0.0
 
     async def failure_wait(self, *checks: Check) -> float:
         """Seconds until another attempt may be made (0: now)."""
-        active = self._on(checks)
-        return float(await self._call("failure_wait", active, self.clock())) if active else 0.0  # type: ignore[arg-type]
+        active, now = self._on(checks), self.clock()
+        return await self._call(lambda backend: backend.failure_wait(active, now)) if active else 0.0
 
     async def failed(self, *checks: Check) -> None:
-        active = self._on(checks)
+        active, now = self._on(checks), self.clock()
         if active:
-            await self._call("failed", active, self.clock())
+            await self._call(lambda backend: backend.failed(active, now))
 
     async def forget(self, limit: Limit, key: str) -> None:
         if limit.on:
-            await self._call("forget", (limit, key))
+            await self._call(lambda backend: backend.forget((limit, key)))
 
     async def open_slot(self, limit: Limit, key: str) -> Slot | None:
         """A place among `limit.count` held at once, or None when all are taken."""
-        token = secrets.token_hex(8)
+        token, now = secrets.token_hex(8), self.clock()
         if not limit.on:
             return Slot(limit, key, token, self.memory)
-        backend = self._backend()
-        try:
-            taken = await backend.open_slot((limit, key), token, self.clock(), LEASE_SECONDS)
-        except Exception as error:
-            if backend is self.memory:
-                raise
-            self._redis_failed(error)
-            backend = self.memory
-            taken = await backend.open_slot((limit, key), token, self.clock(), LEASE_SECONDS)
-        if not taken:
+
+        async def take(backend: Backend) -> Backend | None:
+            return backend if await backend.open_slot((limit, key), token, now, LEASE_SECONDS) else None
+
+        holder = await self._call(take)
+        if holder is None:
             return None
-        slot = Slot(limit, key, token, backend)
+        slot = Slot(limit, key, token, holder)
         self._open[token] = slot
         return slot
 
