@@ -349,3 +349,23 @@ async def test_the_gateway_counts_in_redis_when_configured(limited_gateway, back
     shared = gateway.server.app[LIMITER].shared
     assert (shared is not None) == bool(backend.redis_url)
     assert isinstance(gateway.server.app[LIMITER].memory, MemoryBackend)
+
+
+async def test_with_redis_down_customers_are_served_and_still_limited(sessions, database_url, make_settings) -> None:
+    settings = dataclasses.replace(make_settings(database_url), redis_url="redis://127.0.0.1:9/0",
+                                   limits=LimitSettings(chat_messages_per_minute=1))
+    gateway = await start_client(settings)
+    try:
+        ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        hello = await ws.receive_json()
+        assert hello["type"] == "hello"
+        await ws.send_json({"type": "message", "text": "is anyone there", "client_id": "r1"})
+        await frames_until(ws, lambda f: "ticket" in system_text(f))
+        await ws.send_json({"type": "message", "text": "hello?", "client_id": "r2"})
+        refused = await frames_until(ws, lambda f: f["type"] == "error")
+        assert refused[-1]["client_id"] == "r2", "counted in memory meanwhile"
+        await ws.close()
+    finally:
+        await gateway.close()
+    assert await count(sessions, Message, Message.conversation_id == hello["conversation_id"],
+                       Message.sender == "customer") == 1
