@@ -140,8 +140,8 @@ class TelegramChannel:
         chat = str(update.effective_chat.id)
         if await self.limiter.allow((self.limiter.telegram_messages, chat)) <= 0:
             return False
-        logger.info("Telegram chat over its message limit; update %s refused", update.update_id)
-        if await self.limiter.allow((self.limiter.telegram_notice, chat)) <= 0:
+        if await self.limiter.allow((self.limiter.telegram_notice, chat)) <= 0:  # logged as often
+            logger.info("a Telegram chat is over its message limit; its messages are refused for now")
             await self.call(self.application.bot.send_message, chat_id=update.effective_chat.id,
                             text=self.router.texts.say("utter_gateway_too_many_messages"))
         return True
