@@ -369,3 +369,22 @@ async def test_with_redis_down_customers_are_served_and_still_limited(sessions, 
         await gateway.close()
     assert await count(sessions, Message, Message.conversation_id == hello["conversation_id"],
                        Message.sender == "customer") == 1
+
+
+def test_every_documented_limit_setting_is_read() -> None:
+    """Each GATEWAY_LIMIT_*/GATEWAY_SIGNIN_* line of .env.example reaches the settings."""
+    import re
+
+    from actions.settings import PROJECT_ROOT
+    from bot.settings import Settings
+
+    names = re.findall(r"^# (GATEWAY_(?:LIMIT|SIGNIN)_[A-Z_]+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M)
+    assert len(names) == len(dataclasses.fields(LimitSettings))
+    default = Settings.from_env({}).limits
+    for name in names:
+        changed = Settings.from_env({name: "7"}).limits
+        assert changed != default, f"{name} is documented but not read"
+    parsed = Settings.from_env({"GATEWAY_TRUSTED_PROXIES": "2", "GATEWAY_REDIS_URL": "redis://h:1/4"})
+    assert parsed.trusted_proxies == 2 and parsed.redis_url == "redis://h:1/4" and "redis://" not in repr(parsed)
+    with pytest.raises(ValueError):
+        Settings.from_env({"GATEWAY_LIMIT_SOCKETS": "-1"})
