@@ -4,6 +4,8 @@ reverse proxies of ours stand in front (each appends the address it saw, so the 
 from the right is the one our outermost proxy wrote; anything left of it is the client's word)."""
 from __future__ import annotations
 
+import ipaddress
+
 from aiohttp import web
 
 from bot.app_keys import SETTINGS
@@ -28,3 +30,18 @@ def client_address(request: web.Request) -> str:
         if found:
             return found
     return request.remote or UNKNOWN
+
+
+def limit_key(address: str) -> str:
+    """What per-address limits count by: an IPv4 address, or an IPv6 address's /64 (one
+    customer's line usually has a whole /64, so counting single IPv6 addresses would count
+    nothing)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

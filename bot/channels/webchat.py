@@ -12,7 +12,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from bot import store
 from bot.app_keys import HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
 from bot.hub import coalesce_writes
-from bot.peers import client_address
+from bot.peers import client_address, limit_key
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
 
@@ -25,7 +25,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
     # Every socket counts (a reload resumes a chat and reads its transcript), then its place
     # among the address's open sockets.
-    limiter, address = request.app[LIMITER], client_address(request)
+    limiter, address = request.app[LIMITER], limit_key(client_address(request))
     slot = None
     if await limiter.allow((limiter.connects, address)) <= 0:
         slot = await limiter.open_slot(limiter.sockets, address)
@@ -75,7 +75,7 @@ async def _hello(request: web.Request, requested: str | None) -> dict[str, Any] 
                 return {"type": "hello", "conversation_id": found.id, "mode": found.mode,
                         "agent_name": found.agent_name, "history": history}
     limiter = request.app[LIMITER]
-    if await limiter.allow((limiter.new_chats, client_address(request))) > 0:
+    if await limiter.allow((limiter.new_chats, limit_key(client_address(request)))) > 0:
         return None
     conversation_id = await request.app[ROUTER].new_conversation(CHANNEL)
     return {"type": "hello", "conversation_id": conversation_id, "mode": "bot", "agent_name": None, "history": []}
@@ -119,7 +119,7 @@ async def _over_limit(request: web.Request, conversation_id: str, socket: web.We
     """Messages per address and per conversation. One over either is refused, not stored; the
     error frame names it (client_id) so the widget marks that message "not sent"."""
     limiter = request.app[LIMITER]
-    wait = await limiter.allow((limiter.address_messages, client_address(request)),
+    wait = await limiter.allow((limiter.address_messages, limit_key(client_address(request))),
                                (limiter.chat_messages, conversation_id))
     if wait <= 0:
         return False

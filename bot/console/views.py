@@ -14,7 +14,7 @@ from bot.console import auth
 from bot.console.desk import DeskError
 from bot.console.passwords import Busy
 from bot.hub import AgentConnection, coalesce_writes
-from bot.peers import client_address
+from bot.peers import client_address, limit_key
 from bot.security import origin_allowed
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ async def login(request: web.Request) -> web.Response:
     # proxy) and per address (guessing across many usernames from one place).
     limiter = request.app[LIMITER]
     by_name = (limiter.signin_username, username.casefold()[:64])
-    by_address = (limiter.signin_address, client_address(request))
+    by_address = (limiter.signin_address, limit_key(client_address(request)))
     wait = await limiter.failure_wait(by_name, by_address)
     if wait > 0:  # not even checked, so waiting out the pause is the only way on
         raise web.HTTPSeeOther(f"/console/login?error=wait&minutes={math.ceil(wait / 60)}")

@@ -17,7 +17,7 @@ from actions.db.models import Conversation, Message
 from bot.app_keys import LIMITER
 from bot.limits import Limiter, MemoryBackend
 from bot.limits_redis import RedisBackend, connect
-from bot.peers import forwarded_address
+from bot.peers import forwarded_address, limit_key
 from bot.settings import LimitSettings
 from tests.bot.conftest import ORIGIN, start_client
 from tests.bot.telegram_standin import BotApiStandIn
@@ -153,6 +153,13 @@ async def test_when_redis_fails_the_check_is_made_in_memory_and_logged_once(capl
         assert len([r for r in caplog.records if "Redis failed" in r.message]) == 1
     finally:
         await client.aclose()
+
+
+def test_ipv6_addresses_count_by_their_64_so_one_line_cannot_rotate_past_a_limit() -> None:
+    assert limit_key("2001:db8:1:2:aaaa::1") == limit_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert limit_key("2001:db8:1:3::1") != limit_key("2001:db8:1:2::1")
+    assert limit_key("::ffff:198.51.100.7") == limit_key("198.51.100.7") == "198.51.100.7"
+    assert limit_key("not an address") == "not an address"
 
 
 def test_forwarded_for_is_believed_only_as_far_as_our_own_proxies() -> None:
