@@ -75,7 +75,7 @@ pytest: setup
 test: validate train test-stories pytest
 
 # Understanding, speed and cost of the real stack; writes var/bench/<UTC time>.{json,md,png}.
-# BENCH_LEVELS, BENCH_SECONDS, BENCH_CAPACITY_MAX, BENCH_SKIP_TRAIN: see docs/benchmark.md.
+# BENCH_LEVELS, BENCH_SECONDS, BENCH_CAPACITY_MAX, BENCH_SKIP_TRAIN, BENCH_ONLY=flood: see docs/benchmark.md.
 bench: setup migrate train
 	$(ENV) $(PY) -m bench
 

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from bench import PROJECT_ROOT
 from bench.cost import machine, train_from_scratch
+from bench.flood import run_flood
 from bench.load import run_speed
 from bench.report import write
 from bench.settings import BenchSettings
@@ -52,12 +53,21 @@ def main() -> None:
     settings = BenchSettings.from_env()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {"timestamp": stamp, "machine": machine()}
+    if os.environ.get("BENCH_ONLY", "").strip().lower() == "flood":
+        ok = _part("flood", results, lambda: run_flood(settings))
+        path, summary = write(results, settings.out_dir)
+        print("\n" + summary)
+        print(f"Figures: {path}  (summary: {path.with_suffix('.md')})")
+        if not ok:
+            sys.exit("The flood case failed; see above.")
+        return
     ok = _part("understanding", results, lambda: understanding(settings))
     if settings.skip_train:
         results["training"] = {"error": "skipped (BENCH_SKIP_TRAIN=1)"}
     else:
         ok &= _part("training", results, train_from_scratch)
     ok &= _part("speed", results, lambda: run_speed(settings))
+    ok &= _part("flood", results, lambda: run_flood(settings))
     path, summary = write(results, settings.out_dir)
     print("\n" + summary)
     print(f"Figures: {path}  (summary: {path.with_suffix('.md')})")

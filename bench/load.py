@@ -31,7 +31,8 @@ from bench.paired import paired_overhead
 from bench.metrics import latency_summary, percentile, ratio
 from bench.script import conversation
 from bench.settings import BenchSettings, capacity_levels
-from bench.stack import MemoryPeak, Stack, StackOptions, answers_tcp, rss_mib, scratch_postgres, start_stack
+from bench.stack import (LOAD_CLIENT_LIMITS, MemoryPeak, Stack, StackOptions, answers_tcp, rss_mib,
+                         scratch_postgres, start_stack)
 
 FALLBACK_STEPS = (10, 5, 1)  # tried downwards only when the first capacity step misses
 RAMP_PER_SECOND = 20  # new customers joining per second during a capacity step
@@ -236,7 +237,8 @@ def layout(settings: BenchSettings, database_url: str | None) -> StackOptions:
     if engines > 1 and not redis:
         raise RuntimeError(f"{engines} Rasa processes need Redis for their locks; none answers on 127.0.0.1:6379")
     return StackOptions(engines=engines, lock_store="redis" if engines > 1 else "in_memory", redis_db=3,
-                        tracker_store_url=database_url, database_url=database_url)
+                        tracker_store_url=database_url, database_url=database_url,
+                        gateway_env=LOAD_CLIENT_LIMITS)
 
 
 def run_speed(settings: BenchSettings) -> dict[str, Any]:

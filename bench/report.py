@@ -79,6 +79,12 @@ def targets(results: dict[str, Any]) -> list[Target]:
     shown = f"{value} customers (tried up to {cap['max_tried']})" if cap else ""
     found.append(_check("Capacity (typing every 3 s, p95 ≤ 300 ms, 0 errors)", value, shown, "≥ 200",
                         value is not None and value >= 200))
+    flood = results.get("flood") or {}
+    value = flood.get("p95_ratio")
+    shown = (f"p95 {_ms(flood['flood']['p95_ms'])} ms vs {_ms(flood['quiet']['p95_ms'])} ms quiet: ×{value:.2f}, "
+             f"{flood['flood']['errors']} customer errors" if value is not None else "")
+    found.append(_check("50 customers while one address floods, p95 vs without", value, shown,
+                        "≤ ×1.25, 0 errors", bool(flood.get("met"))))
     train = (results.get("training") or {}).get("seconds")
     found.append(_check("Training from scratch", train, f"{train / 60:.2f} min" if train else "", "≤ 3 min",
                         train is not None and train <= 180))
@@ -182,6 +188,27 @@ def _cost(results: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _flood(flood: dict[str, Any]) -> list[str]:
+    if not flood or "error" in flood:
+        return ["## Flood from one address", "", f"Not measured: {flood.get('error', 'skipped')}.", ""]
+    quiet, flooded, flooder = flood["quiet"], flood["flood"], flood["flooder"]
+    lines = [
+        "## Flood from one address", "",
+        f"Layout: {flood['layout']}; shipped limits, counted in {flood['limits_in']}. {quiet['customers']} customers "
+        f"typing every {quiet['think_seconds']:g} s, each from its own loopback address, in {quiet['blocks']} "
+        "quiet and as many flood blocks, alternating; in the flood blocks 127.0.0.2 opens sockets and sends "
+        "messages as fast as it can from a process of its own.", "",
+        "| customers | p50 ms | p95 ms | p99 ms | messages | errors |", "|---|---|---|---|---|---|",
+    ]
+    for name, figures in (("quiet", quiet), ("flood", flooded)):
+        lines.append(f"| {name} | {_ms(figures['p50_ms'])} | {_ms(figures['p95_ms'])} | {_ms(figures['p99_ms'])} "
+                     f"| {figures['messages']} | {figures['errors']} |")
+    lines += ["", f"Flooder: {flooder.get('sockets', 0)} sockets ({flooder.get('sockets_refused', 0)} refused, "
+              f"{flooder.get('socket_errors', 0)} failed), {flooder.get('messages_sent', 0)} messages "
+              f"({flooder.get('messages_refused', 0)} refused, {flooder.get('messages_stored', 0)} stored).", ""]
+    return lines
+
+
 def markdown(results: dict[str, Any]) -> str:
     m = results.get("machine") or {}
     lines = [f"# CareDesk benchmark {results['timestamp']}", "",
@@ -191,6 +218,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append("")
     lines += _understanding(results.get("understanding") or {})
     lines += _speed(results.get("speed") or {})
+    lines += _flood(results.get("flood") or {})
     lines += _cost(results)
     return "\n".join(lines)
 

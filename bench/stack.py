@@ -36,6 +36,13 @@ ACTION_TOKEN_HEADER = "X-CareDesk-Action-Token"  # actions/serve.py
 MODEL = PROJECT_ROOT / "models" / "caredesk.tar.gz"
 
 
+# The speed figures come from one load client, one address: limits so high that they cost
+# only their check. The flood case (bench/flood.py) runs with the shipped limits instead.
+LOAD_CLIENT_LIMITS = tuple((name, "1000000") for name in (
+    "GATEWAY_LIMIT_CHATS_PER_MINUTE", "GATEWAY_LIMIT_CONNECTS_PER_MINUTE", "GATEWAY_LIMIT_SOCKETS", "GATEWAY_LIMIT_ADDRESS_MESSAGES_PER_MINUTE",
+    "GATEWAY_LIMIT_CHAT_MESSAGES_PER_MINUTE"))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -63,6 +70,7 @@ class StackOptions:
     tracker_store_url: str | None = None
     database_url: str | None = None
     gateway: bool = True
+    gateway_env: tuple[tuple[str, str], ...] = ()  # extra settings for the gateway only
 
     def describe(self) -> str:
         store = "PostgreSQL" if (self.tracker_store_url or "").startswith("postgres") else "SQLite"
@@ -241,7 +249,8 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
                 env, workdir, f"{url}/status?token={token}"))
         if gateway_url:
             stack.services.append(_spawn(
-                "gateway", [str(APP_PYTHON), "-m", "bot"], gateway_env, workdir, f"{gateway_url}/health"))
+                "gateway", [str(APP_PYTHON), "-m", "bot"], {**gateway_env, **dict(options.gateway_env)}, workdir,
+                f"{gateway_url}/health"))
         _wait_ready(stack, began + timeout)
         stack.startup_seconds = time.monotonic() - began
     except BaseException:

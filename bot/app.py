@@ -2,6 +2,8 @@
 cleanup_ctx and closed when the app stops."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,12 +16,13 @@ from actions.company import load_company
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT
 from bot import api, reports
-from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, TELEGRAM
+from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
 from bot.console import views
 from bot.console.desk import Desk
-from bot.console.throttle import LoginThrottle
+from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
+from bot.limits import LEASE_SECONDS, Limiter
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.hardening import hide_server_banner, neutral_server_name, security_headers
@@ -29,6 +32,37 @@ from bot.texts import Texts
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+async def _limits(app: web.Application) -> AsyncIterator[None]:
+    """The limiter (on Redis when GATEWAY_REDIS_URL is set, renewing this gateway's socket
+    leases in the background) and the thread pool that checks passwords."""
+    settings = app[SETTINGS]
+    client, renewing = None, None
+    if settings.redis_url:
+        from bot.limits_redis import RedisBackend, connect
+
+        client = connect(settings.redis_url)
+        app[LIMITER] = Limiter(settings.limits, RedisBackend(client, settings.redis_prefix))
+        renewing = asyncio.create_task(_renew(app[LIMITER]))
+    else:
+        app[LIMITER] = Limiter(settings.limits)
+    logger.info("limits counted in %s", app[LIMITER].backend_name)
+    app[PASSWORDS] = PasswordChecker(settings.limits.signin_workers, settings.limits.signin_waiting)
+    yield
+    if renewing is not None:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    if client is not None:
+        await client.aclose()
+    app[PASSWORDS].close()
+
+
+async def _renew(limiter: Limiter) -> None:
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        await limiter.renew()
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:
@@ -56,7 +90,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if settings.telegram_token:
         from bot.channels.telegram import PREFIX, TelegramChannel
 
-        telegram = TelegramChannel(settings, router, sessions)
+        telegram = TelegramChannel(settings, router, sessions, app[LIMITER])
         hub.register_channel(PREFIX, telegram.deliver)
         await telegram.start()
         app[TELEGRAM] = telegram
@@ -97,7 +131,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(hide_server_banner)
     app[SETTINGS] = settings
     app[HUB] = Hub()
-    app[LOGIN_THROTTLE] = LoginThrottle()
+    app.cleanup_ctx.append(_limits)
     app.cleanup_ctx.append(_resources)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)

@@ -5,8 +5,9 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.console.desk import Desk
-from bot.console.throttle import LoginThrottle
+from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
+from bot.limits import Limiter
 from bot.router import Router
 from bot.settings import Settings
 
@@ -15,6 +16,7 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker)
 HUB = web.AppKey("hub", Hub)
 ROUTER = web.AppKey("router", Router)
 DESK = web.AppKey("desk", Desk)
-LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+LIMITER = web.AppKey("limiter", Limiter)
+PASSWORDS = web.AppKey("passwords", PasswordChecker)
 CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set

@@ -10,6 +10,49 @@ from actions.settings import PROJECT_ROOT, Settings as ActionSettings
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Limits on the public surface (0 turns one off). Per address ones must be generous
+    enough for an office of ~20 people behind one NAT; per conversation ones tight enough that
+    one client cannot hog Rasa."""
+
+    chats_per_minute: int = 30  # new web chats per address
+    connects_per_minute: int = 120  # chat sockets opened per address, new chats and reloads alike
+    sockets: int = 100  # open chat sockets per address
+    address_messages_per_minute: int = 300  # web chat messages per address
+    chat_messages_per_minute: int = 20  # messages per web chat conversation
+    telegram_messages_per_minute: int = 20  # messages per Telegram chat
+    signin_failures_per_address: int = 30  # wrong console passwords per address per 15 minutes
+    signin_failures_per_username: int = 5  # wrong console passwords per username per 15 minutes
+    signin_workers: int = 2  # threads that check passwords (Argon2), off the event loop
+    signin_waiting: int = 8  # sign-ins allowed to wait for those threads; more get "try again"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "LimitSettings":
+        def number(name: str, default: int) -> int:
+            value = int(environ.get(name) or default)
+            if value < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+            return value
+
+        return cls(
+            chats_per_minute=number("GATEWAY_LIMIT_CHATS_PER_MINUTE", cls.chats_per_minute),
+            connects_per_minute=number("GATEWAY_LIMIT_CONNECTS_PER_MINUTE", cls.connects_per_minute),
+            sockets=number("GATEWAY_LIMIT_SOCKETS", cls.sockets),
+            address_messages_per_minute=number("GATEWAY_LIMIT_ADDRESS_MESSAGES_PER_MINUTE",
+                                               cls.address_messages_per_minute),
+            chat_messages_per_minute=number("GATEWAY_LIMIT_CHAT_MESSAGES_PER_MINUTE", cls.chat_messages_per_minute),
+            telegram_messages_per_minute=number("GATEWAY_LIMIT_TELEGRAM_MESSAGES_PER_MINUTE",
+                                                cls.telegram_messages_per_minute),
+            signin_failures_per_address=number("GATEWAY_LIMIT_SIGNIN_FAILURES_PER_ADDRESS",
+                                               cls.signin_failures_per_address),
+            signin_failures_per_username=number("GATEWAY_LIMIT_SIGNIN_FAILURES_PER_USERNAME",
+                                                cls.signin_failures_per_username),
+            signin_workers=max(1, number("GATEWAY_SIGNIN_WORKERS", cls.signin_workers)),
+            signin_waiting=number("GATEWAY_SIGNIN_WAITING", cls.signin_waiting),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str
     port: int
@@ -33,6 +76,10 @@ class Settings:
     telegram_api_url: str = ""
     # The Rasa REST channel's shared secret (engine/channel.py); sent with every message.
     channel_secret: str = field(default="", repr=False)
+    redis_url: str = field(default="", repr=False)  # limits shared by several gateways; "": memory
+    redis_prefix: str = "caredesk:limits:"
+    trusted_proxies: int = 0
+    limits: LimitSettings = field(default_factory=LimitSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -62,6 +109,10 @@ class Settings:
             telegram_secret=environ.get("TELEGRAM_SECRET_TOKEN", ""),
             telegram_api_url=environ.get("TELEGRAM_API_URL", ""),
             channel_secret=environ.get("CAREDESK_CHANNEL_SECRET", ""),
+            redis_url=environ.get("GATEWAY_REDIS_URL", ""),
+            redis_prefix=environ.get("GATEWAY_REDIS_PREFIX") or "caredesk:limits:",
+            trusted_proxies=int(environ.get("GATEWAY_TRUSTED_PROXIES") or 0),
+            limits=LimitSettings.from_env(environ),
         )
 
 

@@ -22,6 +22,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from actions.db.models import Message
 from bot import inbound, store
+from bot.limits import Limiter
 from bot.router import MAX_TEXT, Router
 from bot.settings import Settings
 from bot.text_input import clean
@@ -84,8 +85,9 @@ def _implausible(update: Update) -> str:
 
 
 class TelegramChannel:
-    def __init__(self, settings: Settings, router: Router, sessions: async_sessionmaker) -> None:  # type: ignore[type-arg]
-        self.settings, self.router, self.sessions = settings, router, sessions
+    def __init__(self, settings: Settings, router: Router, sessions: async_sessionmaker,  # type: ignore[type-arg]
+                 limiter: Limiter) -> None:
+        self.settings, self.router, self.sessions, self.limiter = settings, router, sessions, limiter
         self.webhook_mode = bool(settings.telegram_webhook_url)
         self.secret = settings.telegram_secret or secrets.token_urlsafe(32)
         builder = Application.builder().token(settings.telegram_token)
@@ -166,8 +168,23 @@ class TelegramChannel:
             await store.ensure_conversation(session, conversation, CHANNEL)
         return conversation
 
+    async def _too_fast(self, update: Update) -> bool:
+        """Messages per chat: one over the limit is not stored nor routed. The chat is told
+        so at most once a minute, so the bot itself never floods it."""
+        assert update.effective_chat is not None
+        chat = str(update.effective_chat.id)
+        if await self.limiter.allow((self.limiter.telegram_messages, chat)) <= 0:
+            return False
+        if await self.limiter.allow((self.limiter.telegram_notice, chat)) <= 0:  # logged as often
+            logger.info("a Telegram chat is over its message limit; its messages are refused for now")
+            await self.call(self.application.bot.send_message, chat_id=update.effective_chat.id,
+                            text=self.router.texts.say("utter_gateway_too_many_messages"))
+        return True
+
     async def _route(self, update: Update, text: str, *, payload: str | None = None,
                      command: str | None = None) -> None:
+        if await self._too_fast(update):
+            return
         conversation = await self._conversation(update)
         assert update.effective_chat is not None
         await self.router.customer_message(
@@ -215,6 +232,8 @@ class TelegramChannel:
 
     async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, stickers, voice, files: kept in the transcript, and a polite word back."""
+        if await self._too_fast(update):
+            return
         conversation = await self._conversation(update)
         kind = describe(update)
         await self.router.record_customer_line(conversation, f"[{kind}]")

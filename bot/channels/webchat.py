@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import math
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import inbound, store
-from bot.app_keys import HUB, ROUTER, SESSIONS, SETTINGS
+from bot.app_keys import HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
 from bot.hub import coalesce_writes
+from bot.peers import client_address, limit_key
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
 from bot.text_input import clean
@@ -23,30 +25,53 @@ CHANNEL = "webchat"
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
+    # Every socket counts (a reload resumes a chat and reads its transcript), then its place
+    # among the address's open sockets.
+    limiter, address = request.app[LIMITER], limit_key(client_address(request))
+    slot = None
+    if await limiter.allow((limiter.connects, address)) <= 0:
+        slot = await limiter.open_slot(limiter.sockets, address)
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=16 * 1024)
     await socket.prepare(request)
-    coalesce_writes(socket)
-    hello = await _hello(request, request.query.get("resume"))
-    conversation_id = hello["conversation_id"]
-    hub = request.app[HUB]
-    hub.add_customer(conversation_id, socket)
+    if slot is None:
+        return await _refuse(request, socket)
     try:
-        await socket.send_json(hello)
-        async for frame in socket:
-            if frame.type == WSMsgType.TEXT:
-                await _handle(request, conversation_id, socket, frame.data)
-            elif frame.type == WSMsgType.BINARY:
-                await _unreadable(request, socket)
+        coalesce_writes(socket)
+        hello = await _hello(request, request.query.get("resume"))
+        if hello is None:
+            return await _refuse(request, socket)
+        conversation_id = hello["conversation_id"]
+        hub = request.app[HUB]
+        hub.add_customer(conversation_id, socket)
+        try:
+            await socket.send_json(hello)
+            async for frame in socket:
+                if frame.type == WSMsgType.TEXT:
+                    await _handle(request, conversation_id, socket, frame.data)
+                elif frame.type == WSMsgType.BINARY:
+                    await _unreadable(request, socket)
+        finally:
+            hub.remove_customer(conversation_id, socket)
     finally:
-        hub.remove_customer(conversation_id, socket)
+        await limiter.close_slot(slot)
     return socket
 
 
-async def _hello(request: web.Request, token: str | None) -> dict[str, Any]:
+async def _refuse(request: web.Request, socket: web.WebSocketResponse) -> web.WebSocketResponse:
+    """Too many chats or sockets from this address: a polite word the widget shows, then "try
+    again later" (the widget reconnects with its back-off). Nothing is stored."""
+    text = request.app[ROUTER].texts.say("utter_gateway_too_many_chats")
+    await socket.send_json({"type": "error", "code": "too_many_chats", "text": text})
+    await socket.close(code=WSCloseCode.TRY_AGAIN_LATER)
+    return socket
+
+
+async def _hello(request: web.Request, token: str | None) -> dict[str, Any] | None:
     """The conversation this socket carries and its transcript so far: the one the widget's
     resume token opens (a reconnect, a reload) while it has not expired, else a new one, which
     has nothing to look up. The conversation id alone opens nothing: it shows in the console
-    and the logs, so it must not be a key to the transcript."""
+    and the logs, so it must not be a key to the transcript. None: this address may not start
+    another conversation now."""
     resume_for = dt.timedelta(hours=request.app[SETTINGS].chat_resume_hours)
     if token and len(token) <= 128:
         async with request.app[SESSIONS].begin() as session:
@@ -55,6 +80,9 @@ async def _hello(request: web.Request, token: str | None) -> dict[str, Any]:
                 history = [store.message_frame(m) for m in await store.history(session, found.id)]
                 return {"type": "hello", "conversation_id": found.id, "resume": token, "mode": found.mode,
                         "agent_name": found.agent_name, "history": history}
+    limiter = request.app[LIMITER]
+    if await limiter.allow((limiter.new_chats, limit_key(client_address(request)))) > 0:
+        return None
     chat = await request.app[ROUTER].new_conversation(CHANNEL, resume_for)
     return {"type": "hello", "conversation_id": chat.conversation_id, "resume": chat.resume_token, "mode": "bot",
             "agent_name": None, "history": []}
@@ -89,10 +117,12 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     if len(text) > MAX_TEXT:
         await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
         return
+    if await _over_limit(request, conversation_id, socket, client_id):
+        return
     try:
         await request.app[ROUTER].customer_message(
             conversation_id, text, payload=payload, client_id=client_id,
-            client=inbound.client_key("address", request.remote or "unknown"),
+            client=inbound.client_key("address", limit_key(client_address(request))),
         )
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
@@ -103,3 +133,18 @@ async def _unreadable(request: web.Request, socket: web.WebSocketResponse) -> No
     """A frame that holds nothing readable (binary data, only control characters)."""
     text = request.app[ROUTER].texts.say("utter_gateway_unreadable_message")
     await socket.send_json({"type": "error", "text": text})
+
+
+async def _over_limit(request: web.Request, conversation_id: str, socket: web.WebSocketResponse,
+                      client_id: str | None) -> bool:
+    """Messages per address and per conversation. One over either is refused, not stored; the
+    error frame names it (client_id) so the widget marks that message "not sent"."""
+    limiter = request.app[LIMITER]
+    wait = await limiter.allow((limiter.address_messages, limit_key(client_address(request))),
+                               (limiter.chat_messages, conversation_id))
+    if wait <= 0:
+        return False
+    await socket.send_json({"type": "error", "code": "too_many_messages", "client_id": client_id,
+                            "retry_after": math.ceil(wait),
+                            "text": request.app[ROUTER].texts.say("utter_gateway_too_many_messages")})
+    return True

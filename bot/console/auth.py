@@ -1,22 +1,19 @@
 """Agent accounts and console sessions. Passwords are hashed with Argon2; the session cookie
-holds a random token whose SHA-256 is all the database keeps."""
+holds a random token whose SHA-256 is all the database keeps. Passwords are checked in
+bot/console/passwords.py, off the event loop."""
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from actions.db.models import Agent, AgentSession, utcnow
+from bot.console.passwords import PasswordChecker, hash_password
 
 COOKIE = "caredesk_session"
-_hasher = PasswordHasher()
-# Verifying against this when the user does not exist keeps the timing the same.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AgentExists(ValueError):
@@ -32,19 +29,19 @@ async def create_agent(session: AsyncSession, username: str, name: str, password
         raise ValueError("the password needs at least 10 characters")
     if await session.scalar(select(Agent).where(Agent.username == username)) is not None:
         raise AgentExists(username)
-    agent = Agent(username=username, name=name, password_hash=_hasher.hash(password))
+    agent = Agent(username=username, name=name, password_hash=hash_password(password))
     session.add(agent)
     await session.flush()
     return agent
 
 
-async def authenticate(session: AsyncSession, username: str, password: str) -> Agent | None:
-    agent = await session.scalar(select(Agent).where(Agent.username == username, Agent.active.is_(True)))
-    try:
-        _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        return None
-    return agent
+async def authenticate(sessions: async_sessionmaker, username: str, password: str,  # type: ignore[type-arg]
+                       checker: PasswordChecker) -> Agent | None:
+    """The active agent whose password this is, else None. Raises passwords.Busy when too many
+    sign-ins are waiting for a check. No database connection is held while the check waits."""
+    async with sessions() as session:
+        agent = await session.scalar(select(Agent).where(Agent.username == username, Agent.active.is_(True)))
+    return agent if await checker.check(agent.password_hash if agent else None, password) else None
 
 
 async def start_session(session: AsyncSession, agent: Agent, hours: int) -> str:

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
 from actions.db.models import Agent
-from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, SESSIONS, SETTINGS
+from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
 from bot.console import auth
 from bot.console.desk import DeskError
+from bot.console.passwords import Busy
 from bot.hub import AgentConnection, coalesce_writes
+from bot.peers import client_address, limit_key
 from bot.security import console_origin_allowed
 from bot.text_input import clean, has_forbidden
 
@@ -37,21 +40,30 @@ async def login(request: web.Request) -> web.Response:
     except ValueError:  # a body that is no form at all
         raise web.HTTPBadRequest(text="send the username and password as a form") from None
     username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
-    throttle = request.app[LOGIN_THROTTLE]
-    minutes = throttle.wait_minutes(username)
-    if minutes:  # not even checked, so waiting out the pause is the only way on
-        raise web.HTTPSeeOther(f"/console/login?error=wait&minutes={minutes}")
-    token = None
+    # Failures count per username (one agent's typos never lock out an office behind one
+    # proxy) and per address (guessing across many usernames from one place).
+    limiter = request.app[LIMITER]
+    by_name = (limiter.signin_username, username.casefold()[:64])
+    by_address = (limiter.signin_address, limit_key(client_address(request)))
+    wait = await limiter.failure_wait(by_name, by_address)
+    if wait > 0:  # not even checked, so waiting out the pause is the only way on
+        raise web.HTTPSeeOther(f"/console/login?error=wait&minutes={math.ceil(wait / 60)}")
+    agent = None
     if not has_forbidden(username) and not has_forbidden(password):  # no account has a NUL
-        async with request.app[SESSIONS].begin() as session:
-            agent = await auth.authenticate(session, username, password)
-            token = await auth.start_session(session, agent, settings.session_hours) if agent else None
-    if token is None:
+        try:
+            agent = await auth.authenticate(request.app[SESSIONS], username, password, request.app[PASSWORDS])
+        except Busy:
+            raise web.HTTPSeeOther("/console/login?error=busy") from None
+    if agent is None:
         # No username at INFO: people type their password into the username field.
         logger.info("failed console login")
-        throttle.failed(username)
+        await limiter.failed(by_name, by_address)
+        if await limiter.failure_wait(by_name, by_address) > 0:
+            logger.warning("console sign-in paused for a username or its address after too many wrong passwords")
         raise web.HTTPSeeOther("/console/login?error=1")
-    throttle.succeeded(username)
+    async with request.app[SESSIONS].begin() as session:
+        token = await auth.start_session(session, agent, settings.session_hours)
+    await limiter.forget(*by_name)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(
         auth.COOKIE, token, httponly=True, samesite="Strict", secure=settings.secure_cookies,

@@ -937,7 +937,7 @@
         }
         break;
       case 'error':
-        markOldestInFlightFailed();
+        markInFlightFailed(frame.client_id ? String(frame.client_id) : null);
         showNotice(frame.text ? String(frame.text) : null);
         break;
       default:
@@ -945,11 +945,13 @@
     }
   }
 
-  // An error frame answers the oldest customer message the gateway has not confirmed yet
-  // (frames are handled in order). If an echo turns up after all, it is confirmed.
-  function markOldestInFlightFailed() {
+  // An error frame answers the message it names (client_id, e.g. one refused for coming too
+  // fast), else the oldest customer message the gateway has not confirmed yet (frames are
+  // handled in order). If an echo turns up after all, it is confirmed.
+  function markInFlightFailed(clientId) {
     for (var i = 0; i < outbox.length; i++) {
-      if (outbox[i].sentOnSocket && outbox[i].status === 'sending') {
+      var named = clientId !== null && outbox[i].msg.client_id === clientId;
+      if (outbox[i].sentOnSocket && outbox[i].status === 'sending' && (clientId === null || named)) {
         setRecordStatus(outbox[i], 'failed');
         outbox.splice(i, 1);
         return;

@@ -4,7 +4,7 @@ import pytest
 
 from actions.db import repository
 from actions.db.models import utcnow
-from bot.app_keys import LOGIN_THROTTLE
+from bot.app_keys import LIMITER
 from bot.console.auth import COOKIE
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
 
@@ -43,7 +43,7 @@ async def test_too_many_wrong_passwords_make_that_username_wait(gateway, session
     await add_agent(sessions)
     await add_agent(sessions, "eli", "Eli")
     now = [1000.0]
-    gateway.server.app[LOGIN_THROTTLE].clock = lambda: now[0]
+    gateway.server.app[LIMITER].clock = lambda: now[0]
 
     async def sign_in(username: str, password: str) -> aiohttp.ClientResponse:
         gateway.session.cookie_jar.clear()

@@ -3,13 +3,15 @@
 (function () {
   var query = new URLSearchParams(window.location.search);
   var error = query.get('error');
-  if (error !== '1' && error !== 'wait') return;
+  if (error !== '1' && error !== 'wait' && error !== 'busy') return;
   var box = document.getElementById('login-error');
   var minutes = parseInt(query.get('minutes'), 10) || 15;
   box.textContent = error === 'wait'
-    ? 'Too many wrong passwords for this username. For your security, please try again in ' +
-      minutes + (minutes === 1 ? ' minute.' : ' minutes.')
-    : 'Wrong username or password.';
+    ? 'Too many wrong passwords for this username or from this network. For your security, ' +
+      'please try again in ' + minutes + (minutes === 1 ? ' minute.' : ' minutes.')
+    : error === 'busy'
+      ? 'Many sign-ins are being checked right now. Please try again in a moment.'
+      : 'Wrong username or password.';
   box.hidden = false;
   var fields = [document.getElementById('username'), document.getElementById('password')];
   fields.forEach(function (field) {
