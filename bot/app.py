@@ -16,7 +16,8 @@ from actions.settings import PROJECT_ROOT
 from bot import api, reports
 from bot.app_keys import CANNED, DESK, HUB, LOGIN_THROTTLE, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
-from bot.console import views
+from bot.console import admin_api, views
+from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.throttle import LoginThrottle
 from bot.hub import Hub
@@ -88,6 +89,7 @@ async def create_app(settings: Settings) -> web.Application:
     app[HUB] = Hub()
     app[LOGIN_THROTTLE] = LoginThrottle()
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(session_sweeper)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)
     app.router.add_get("/ws/chat", chat_socket)
@@ -97,8 +99,11 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/console/logout", views.logout)
     app.router.add_get("/console", views.console_page)
     app.router.add_get("/console/reports", views.reports_page)
+    app.router.add_get("/console/agents", views.agents_page)
+    app.router.add_get("/console/audit", views.audit_page)
     app.router.add_get("/ws/console", views.console_socket)
     api.add_routes(app)
     reports.add_routes(app)
+    admin_api.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -27,6 +27,7 @@ class Settings:
     telegram_webhook_url: str = ""
     telegram_secret: str = field(default="", repr=False)
     telegram_api_url: str = ""
+    idle_minutes: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -48,6 +49,7 @@ class Settings:
             secure_cookies=environ.get("GATEWAY_SECURE_COOKIES", "false").lower() == "true",
             rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
+            idle_minutes=max(1, int(environ.get("AGENT_IDLE_MINUTES", "60"))),
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             telegram_token=environ.get("TELEGRAM_TOKEN", ""),
