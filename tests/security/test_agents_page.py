@@ -89,6 +89,9 @@ async def test_an_admin_adds_and_manages_an_agent_in_the_page(browser: Browser, 
     await expect(agent_page.get_by_test_id("agent-name")).to_have_text("Eli")
     for link in ("agents-link", "audit-link", "reports-link"):
         await expect(agent_page.get_by_test_id(link)).to_be_hidden()
+    await row.get_by_test_id("agent-role").select_option("lead")  # eli's open console reloads
+    await expect(agent_page.get_by_test_id("reports-link")).to_be_visible(timeout=10_000)
+    await expect(agent_page.get_by_test_id("agents-link")).to_be_hidden()
 
     await row.get_by_test_id("agent-toggle").click()
     await expect(admin.get_by_test_id("agents-status")).to_contain_text("deactivated")
@@ -98,5 +101,5 @@ async def test_an_admin_adds_and_manages_an_agent_in_the_page(browser: Browser, 
 
     await admin.goto(site + "/console/audit")
     await expect(admin.locator('[data-testid="audit-row"][data-action="agent_add"]')).to_have_count(1)
-    await expect(admin.locator('[data-testid="audit-row"][data-action="agent_change"]')).to_have_count(2)
+    await expect(admin.locator('[data-testid="audit-row"][data-action="agent_change"]')).to_have_count(3)
     assert errors == []

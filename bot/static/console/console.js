@@ -300,6 +300,11 @@
         goToLogin();
         return;
       }
+      if (event.code === 4000) { // the role changed: the server serves the page that fits it
+        state.leaving = true;
+        window.location.reload();
+        return;
+      }
       if (!opened) state.failedUpgrades += 1;
       scheduleReconnect();
       if (!opened && state.failedUpgrades >= PROBE_AFTER_FAILURES) probeSession();
