@@ -213,3 +213,33 @@ async def test_cross_site_writes_to_the_admin_api_are_refused(gateway, sessions,
     assert refused.status == 403
     async with sessions() as session:
         assert await session.scalar(select(Agent).where(Agent.username == "eve")) is None
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(gateway, sessions, sign_in) -> None:
+    import asyncio
+
+    await add_agent(sessions, "ada", "Ada", role="admin")
+    await add_agent(sessions, "bea", "Bea", role="admin")
+    ada, bea = await sign_in("ada"), await sign_in("bea")
+    answers = await asyncio.gather(ada.patch("/api/agents/bea", json={"role": "agent"}),
+                                   bea.patch("/api/agents/ada", json={"role": "agent"}))
+    assert sorted(a.status for a in answers) == [200, 409]
+    async with sessions() as session:
+        admins = (await session.scalars(select(Agent.username).where(Agent.role == "admin"))).all()
+    assert len(admins) == 1
+
+
+def test_the_permission_matrix() -> None:
+    from bot.console.roles import PERMISSIONS, ROLES, can, permissions_of
+
+    class Someone:
+        def __init__(self, role: str) -> None:
+            self.role = role
+
+    assert set().union(*PERMISSIONS.values()) <= set(ROLES)
+    assert permissions_of("trainer") == ["training"]
+    assert permissions_of("agent") == ["conversations", "work"]
+    assert permissions_of("lead") == ["conversations", "reports", "training", "work", "work_any"]
+    assert {p for p in PERMISSIONS if can(Someone("admin"), p)} == set(PERMISSIONS)
+    assert not can(Someone("admin"), "no_such_permission") and not can(None, "conversations")
+    assert not can(Someone("root"), "conversations"), "an unknown role has nothing"
