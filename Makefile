@@ -23,7 +23,7 @@ help:
 	@echo "make shell   chat with the bot in this terminal"
 	@echo "make test    validate the training data, train, run conversation tests and pytest"
 	@echo "make train   retrain the bot if data/, domain.yml or config.yml changed"
-	@echo "make agent USERNAME=dana NAME=Dana   add an agent account for the console"
+	@echo "make agent USERNAME=dana NAME=Dana [ROLE=admin|lead|agent|trainer]   add a console account"
 	@echo "make bench   measure understanding, speed and cost (docs/benchmark.md)"
 
 $(RASA_VENV)/.installed: requirements-rasa.txt scripts/find-python310
@@ -59,7 +59,7 @@ shell: setup migrate train
 
 agent: migrate
 	@if [ -z "$(USERNAME)" ] || [ -z "$(NAME)" ]; then echo "usage: make agent USERNAME=dana NAME=Dana"; exit 2; fi
-	@$(ENV) $(PY) -m bot create-agent "$(USERNAME)" --name "$(NAME)"
+	@$(ENV) $(PY) -m bot create-agent "$(USERNAME)" --name "$(NAME)" $(if $(ROLE),--role "$(ROLE)")
 
 validate: setup
 	$(ENV) $(RASA_VENV)/bin/python scripts/validate_data.py

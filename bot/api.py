@@ -1,33 +1,24 @@
-"""JSON API for agents and integrations, behind the console's login."""
+"""JSON API for agents and integrations, behind the console's login and the roles (bot/console/roles.py):\ncustomer data needs `conversations`; a ticket of a chat another agent claimed changes only\nwith `work_any`."""
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from actions.db import repository
-from actions.db.models import Agent, Conversation, Feedback, Note, Ticket, TicketEvent
+from actions.db.models import Feedback, Note, Ticket, TicketEvent
+from bot import store
 from bot.app_keys import DESK, SESSIONS
+from bot.console import audit
+from bot.console.guard import AGENT, Handler, json_error, requires
 from bot.console.queue import conversation_detail, ticket_frame
-from bot.console.views import current_agent
-from bot.security import json_error
+from bot.console.roles import may_work_on
 from bot.text_input import clean
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+__all__ = ["AGENT", "Handler", "agents_only", "requires"]
 LIMIT = 200
-AGENT = web.RequestKey("agent", Agent)
-
-
-def agents_only(handler: Handler) -> Handler:
-    async def guarded(request: web.Request) -> web.StreamResponse:
-        agent = await current_agent(request)
-        if agent is None:
-            raise web.HTTPUnauthorized(text='{"error": "log in first"}', content_type="application/json")
-        request[AGENT] = agent
-        return await handler(request)
-
-    return guarded
+agents_only = requires(None)  # any signed-in agent, whatever the role
 
 
 async def _ticket_data(session: Any, ticket: Ticket) -> dict[str, Any]:
@@ -38,7 +29,7 @@ async def _ticket_data(session: Any, ticket: Ticket) -> dict[str, Any]:
             "conversation_id": ticket.conversation_id, "created_at": ticket.created_at.isoformat()}
 
 
-@agents_only
+@requires("conversations")
 async def list_tickets(request: web.Request) -> web.Response:
     query = select(Ticket).order_by(Ticket.id.desc()).limit(LIMIT)
     if status := request.query.get("status"):
@@ -53,7 +44,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         ])
 
 
-@agents_only
+@requires("conversations")
 async def get_ticket(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         try:
@@ -63,7 +54,7 @@ async def get_ticket(request: web.Request) -> web.Response:
         return web.json_response(await _ticket_data(session, ticket))
 
 
-@agents_only
+@requires("conversations")
 async def update_ticket(request: web.Request) -> web.Response:
     try:
         body = await request.json()
@@ -74,7 +65,15 @@ async def update_ticket(request: web.Request) -> web.Response:
     async with request.app[SESSIONS].begin() as session:
         try:
             ticket = await repository.ticket_by_number(session, request.match_info["number"])
+            conversation = await store.conversation(session, ticket.conversation_id)
+            if conversation is not None and not may_work_on(agent, agent.username, conversation):
+                raise json_error(web.HTTPForbidden, f"{conversation.agent_name or 'another agent'} is handling "
+                                 "this conversation; only they or a team lead can change its ticket")
+            before = ticket.status
             await repository.change_ticket_status(session, ticket, status, actor=f"agent:{agent.username}")
+            audit.record(session, agent.username, "ticket_status", ticket.number,
+                         {"conversation_id": ticket.conversation_id, "from": before, "to": status},
+                         audit.client_address(request))
         except repository.TicketNotFound:
             raise web.HTTPNotFound(text='{"error": "no such ticket"}', content_type="application/json") from None
         except repository.InvalidStatusChange as error:
@@ -84,7 +83,7 @@ async def update_ticket(request: web.Request) -> web.Response:
     return web.json_response(data)
 
 
-@agents_only
+@requires("conversations")
 async def list_feedback(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         rows = (await session.scalars(select(Feedback).order_by(Feedback.id.desc()).limit(LIMIT))).all()
@@ -96,7 +95,7 @@ async def list_feedback(request: web.Request) -> web.Response:
         ])
 
 
-@agents_only
+@requires("conversations")
 async def list_conversations(request: web.Request) -> web.Response:
     query = select(Conversation).order_by(Conversation.updated_at.desc()).limit(LIMIT)
     if mode := request.query.get("mode"):
@@ -110,7 +109,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         ])
 
 
-@agents_only
+@requires("conversations")
 async def get_conversation(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         detail = await conversation_detail(session, request.match_info["conversation_id"])

@@ -18,7 +18,8 @@ from actions.settings import PROJECT_ROOT
 from bot import api, reports
 from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
-from bot.console import views
+from bot.console import admin_api, views
+from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
@@ -133,6 +134,7 @@ async def create_app(settings: Settings) -> web.Application:
     app[HUB] = Hub()
     app.cleanup_ctx.append(_limits)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(session_sweeper)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)
     app.router.add_get("/ws/chat", chat_socket)
@@ -142,9 +144,12 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/console/logout", views.logout)
     app.router.add_get("/console", views.console_page)
     app.router.add_get("/console/reports", views.reports_page)
+    app.router.add_get("/console/agents", views.agents_page)
+    app.router.add_get("/console/audit", views.audit_page)
     app.router.add_get("/ws/console", views.console_socket)
     app.router.add_get("/api/openapi.json", openapi)
     api.add_routes(app)
     reports.add_routes(app)
+    admin_api.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -19,6 +19,9 @@ class AgentConnection:
     username: str
     name: str
     watching: set[str] = field(default_factory=set)
+    role: str = "agent"
+    session_key: str | None = None  # the console login this socket was opened with
+    address: str | None = None
 
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -103,6 +106,19 @@ class Hub:
         for prefix, deliver in self._channels.items():
             if conversation_id.startswith(prefix):
                 await deliver(conversation_id, frame)
+
+    def console_sessions(self) -> set[str]:
+        """The logins that have a console open now."""
+        return {a.session_key for a in self._agents if a.session_key}
+
+    async def close_agents(self, *, username: str | None = None, session_keys: set[str] | None = None,
+                           code: int = 4401, reason: bytes = b"signed out") -> None:
+        """Close the consoles of one agent, or of the given logins. 4401 sends the console
+        to the login page; other codes make it reconnect (and read its role again)."""
+        for agent in list(self._agents):
+            if agent.username == username or (session_keys and agent.session_key in session_keys):
+                self._agents.discard(agent)
+                await agent.socket.close(code=code, message=reason)
 
     async def to_agents(self, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):

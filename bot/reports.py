@@ -12,7 +12,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions.db.models import Agent, Feedback, Handoff, Message, Ticket, utcnow
-from bot.api import agents_only
+from bot.console.guard import requires
 from bot.app_keys import SESSIONS
 
 GOOD = 4  # CSAT counts the 4s and 5s, the usual definition
@@ -114,7 +114,7 @@ def _days(request: web.Request) -> int:
     return days
 
 
-@agents_only
+@requires("reports")
 async def get_satisfaction(request: web.Request) -> web.Response:
     days = _days(request)
     async with request.app[SESSIONS]() as session:
@@ -122,7 +122,7 @@ async def get_satisfaction(request: web.Request) -> web.Response:
     return web.json_response({"days": days, **report})
 
 
-@agents_only
+@requires("reports")
 async def get_reports(request: web.Request) -> web.Response:
     days = _days(request)
     now = utcnow()

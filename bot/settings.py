@@ -80,6 +80,7 @@ class Settings:
     redis_prefix: str = "caredesk:limits:"
     trusted_proxies: int = 0
     limits: LimitSettings = field(default_factory=LimitSettings)
+    idle_minutes: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -102,6 +103,7 @@ class Settings:
             rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
             chat_resume_hours=float(environ.get("CHAT_RESUME_HOURS", "48")),
+            idle_minutes=max(1, int(environ.get("AGENT_IDLE_MINUTES", "60"))),
             domain_file=PROJECT_ROOT / "domain.yml",
             canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             telegram_token=environ.get("TELEGRAM_TOKEN", ""),

@@ -1,5 +1,7 @@
 """What an agent can do with a conversation: open, claim, reply, note, change the ticket's
-status, and hand back to the bot. Each action is checked here, once, for every client."""
+status, and hand back to the bot. Each action is checked here, once, for every client: the
+role (bot/console/roles.py) and who owns the chat. Each change is written to the audit log in
+the same unit of work."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +11,11 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from actions.db import repository
-from actions.db.models import Note, utcnow
+from actions.db.models import Conversation, Note, utcnow
 from bot import store
+from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
+from bot.console.roles import can, claimed_by_other, may_work_on
 from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
@@ -42,6 +46,8 @@ class Desk:
             return await queue_items(session, self.clock())
 
     async def show(self, agent: AgentConnection, conversation_id: str) -> None:
+        if not can(agent, "conversations"):
+            raise DeskError("Your role does not allow reading conversations.")
         async with self.sessions() as session:
             detail = await conversation_detail(session, conversation_id)
         if detail is None:
@@ -55,13 +61,18 @@ class Desk:
         await self.hub.to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
 
     async def claim(self, agent: AgentConnection, conversation_id: str) -> None:
+        if not can(agent, "work"):
+            raise DeskError("Your role does not allow claiming conversations.")
         async with self.sessions.begin() as session:
             handoff = await repository.open_handoff(session, conversation_id)
             conversation = await store.conversation(session, conversation_id)
             if handoff is None or conversation is None:
                 raise DeskError("This conversation is not waiting for a person.")
+            taken_from = None
             if handoff.status == "claimed" and conversation.agent_username != agent.username:
-                raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
+                if not can(agent, "work_any"):
+                    raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
+                taken_from = conversation.agent_username
             handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", agent.name, self.clock()
             handoff.agent_username = agent.username
             conversation.mode = "agent"
@@ -70,6 +81,8 @@ class Desk:
                 await repository.add_ticket_event(
                     session, handoff.ticket_id, "claimed", actor=f"agent:{agent.username}"
                 )
+            audit.record(session, agent.username, "claim", conversation_id,
+                         {"took_over_from": taken_from} if taken_from else None, agent.address)
         await self.hub.to_customer(conversation_id, {"type": "agent_joined", "agent_name": agent.name})
         await self.router.say(
             conversation_id, "system",
@@ -78,11 +91,25 @@ class Desk:
         await self.show(agent, conversation_id)
         await self.publish_queue()
 
+    @staticmethod
+    def _check_owner(agent: AgentConnection, conversation: Conversation | None, *, claimed: bool) -> None:
+        """Replies and resolving need a claimed chat (`claimed`); notes and ticket status do
+        not. Either way a chat another agent claimed is theirs, unless a lead or admin acts."""
+        if conversation is None:
+            raise DeskError("That conversation does not exist.")
+        if not may_work_on(agent, agent.username, conversation):
+            if claimed_by_other(agent.username, conversation):
+                raise DeskError(f"{conversation.agent_name or 'Another agent'} is handling this conversation; "
+                                "only they or a team lead can change it.")
+            raise DeskError("Your role does not allow this.")
+        if claimed and (conversation.mode != "agent" or (
+                conversation.agent_username != agent.username and not can(agent, "work_any"))):
+            raise DeskError("Claim the conversation before you reply or resolve it.")
+
     async def _owned(self, agent: AgentConnection, conversation_id: str) -> None:
         async with self.sessions() as session:
             conversation = await store.conversation(session, conversation_id)
-        if conversation is None or conversation.mode != "agent" or conversation.agent_username != agent.username:
-            raise DeskError("Claim the conversation before you reply or resolve it.")
+        self._check_owner(agent, conversation, claimed=True)
 
     async def send(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
         text = text.strip()
@@ -95,12 +122,14 @@ class Desk:
             ticket = await conversation_ticket(session, conversation_id)
             if ticket is not None and ticket.first_response_at is None:
                 ticket.first_response_at = self.clock()
+            audit.record(session, agent.username, "reply", conversation_id, {"characters": len(text)}, agent.address)
         await self.router.say(conversation_id, "agent", text, agent_name=agent.name)
 
     async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
         async with self.sessions() as session:
             conversation = await store.conversation(session, conversation_id)
-        if conversation is not None and conversation.agent_username == agent.username:
+        if conversation is not None and conversation.mode == "agent" and (
+                conversation.agent_username == agent.username or can(agent, "work_any")):
             await self.hub.to_customer(
                 conversation_id, {"type": "typing", "from": "agent", "agent_name": agent.name, "on": on}
             )
@@ -110,26 +139,33 @@ class Desk:
         if not text:
             return
         async with self.sessions.begin() as session:
-            if await store.conversation(session, conversation_id) is None:
-                raise DeskError("That conversation does not exist.")
+            self._check_owner(agent, await store.conversation(session, conversation_id), claimed=False)
             ticket = await conversation_ticket(session, conversation_id)
             session.add(Note(conversation_id=conversation_id, ticket_id=ticket.id if ticket else None,
                              author=agent.name, text=text))
+            audit.record(session, agent.username, "note", conversation_id,
+                         {"ticket": ticket.number} if ticket else None, agent.address)
         await self._refresh_watchers(conversation_id)
 
     async def ticket_status(self, agent: AgentConnection, conversation_id: str, status: str) -> None:
         async with self.sessions.begin() as session:
+            self._check_owner(agent, await store.conversation(session, conversation_id), claimed=False)
             ticket = await conversation_ticket(session, conversation_id)
             if ticket is None:
                 raise DeskError("This conversation has no ticket.")
+            before = ticket.status
             try:
                 await repository.change_ticket_status(session, ticket, status, actor=f"agent:{agent.username}")
             except repository.InvalidStatusChange:
                 raise DeskError(f"A {ticket.status.replace('_', ' ')} ticket can't become {status.replace('_', ' ')}.") from None
+            audit.record(session, agent.username, "ticket_status", ticket.number,
+                         {"conversation_id": conversation_id, "from": before, "to": status}, agent.address)
         await self._refresh_watchers(conversation_id)
 
     async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
         await self._owned(agent, conversation_id)
         if not await self.router.hand_back(conversation_id):
             raise DeskError("This conversation has already been handed back.")
+        async with self.sessions.begin() as session:
+            audit.record(session, agent.username, "resolve", conversation_id, None, agent.address)
         await self._refresh_watchers(conversation_id)

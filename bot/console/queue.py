@@ -108,6 +108,7 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
         "channel": conversation.channel,
         "mode": conversation.mode,
         "agent_name": conversation.agent_name,
+        "agent_username": conversation.agent_username,
         "handoff": None if handoff is None else {
             "id": handoff.id, "reason": handoff.reason, "priority": handoff.priority,
             "status": handoff.status, "waiting_since": _iso(handoff.created_at),

@@ -10,21 +10,19 @@ from aiohttp import WSMsgType, web
 
 from actions.db.models import Agent
 from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
-from bot.console import auth
+from bot.console import audit, auth
 from bot.console.desk import DeskError
+from bot.console.guard import current_agent, page_for
 from bot.console.passwords import Busy
+from bot.console.roles import can, permissions_of
 from bot.hub import AgentConnection, coalesce_writes
 from bot.peers import client_address, limit_key
 from bot.security import console_origin_allowed
 from bot.text_input import clean, has_forbidden
 
+__all__ = ["current_agent"]  # bot.api and others import it from here
 logger = logging.getLogger(__name__)
 PAGES = Path(__file__).resolve().parent.parent / "static" / "console"
-
-
-async def current_agent(request: web.Request) -> Agent | None:
-    async with request.app[SESSIONS]() as session:
-        return await auth.agent_for(session, request.cookies.get(auth.COOKIE))
 
 
 async def login_page(request: web.Request) -> web.FileResponse:
@@ -54,15 +52,20 @@ async def login(request: web.Request) -> web.Response:
             agent = await auth.authenticate(request.app[SESSIONS], username, password, request.app[PASSWORDS])
         except Busy:
             raise web.HTTPSeeOther("/console/login?error=busy") from None
+    address = audit.client_address(request)
     if agent is None:
         # No username at INFO: people type their password into the username field.
         logger.info("failed console login")
+        async with request.app[SESSIONS].begin() as session:
+            audit.record(session, clean(username)[:64] or "-", "sign_in_failed", None, None, address)
         await limiter.failed(by_name, by_address)
         if await limiter.failure_wait(by_name, by_address) > 0:
             logger.warning("console sign-in paused for a username or its address after too many wrong passwords")
         raise web.HTTPSeeOther("/console/login?error=1")
     async with request.app[SESSIONS].begin() as session:
         token = await auth.start_session(session, agent, settings.session_hours)
+        await auth.purge_sessions(session, settings.idle_minutes)
+        audit.record(session, agent.username, "sign_in", agent.username, {"role": agent.role}, address)
     await limiter.forget(*by_name)
     response = web.HTTPSeeOther("/console")
     response.set_cookie(
@@ -75,24 +78,43 @@ async def login(request: web.Request) -> web.Response:
 async def logout(request: web.Request) -> web.Response:
     if not console_origin_allowed(request, required=False):
         raise web.HTTPForbidden(text="cross-site logout refused")
+    token = request.cookies.get(auth.COOKIE)
     async with request.app[SESSIONS].begin() as session:
-        await auth.end_session(session, request.cookies.get(auth.COOKIE))
+        username = await auth.end_session(session, token)
+        if username is not None:
+            audit.record(session, username, "sign_out", username, None, audit.client_address(request))
+    if token:  # other tabs of this login stop too
+        await request.app[HUB].close_agents(session_keys={auth.session_key(token)})
     response = web.HTTPSeeOther("/console/login")
     response.del_cookie(auth.COOKIE, path="/")
     raise response
 
 
 async def console_page(request: web.Request) -> web.StreamResponse:
-    if await current_agent(request) is None:
+    agent = await current_agent(request)
+    if agent is None:
         raise web.HTTPFound("/console/login")
+    if not can(agent, "conversations"):  # a trainer: training work only
+        return web.FileResponse(PAGES / "trainer.html")
     return web.FileResponse(PAGES / "index.html")
 
 
 async def reports_page(request: web.Request) -> web.StreamResponse:
     """Team leads' reports (the page reads /api/reports)."""
-    if await current_agent(request) is None:
-        raise web.HTTPFound("/console/login")
+    await page_for(request, "reports")
     return web.FileResponse(PAGES / "reports.html")
+
+
+async def agents_page(request: web.Request) -> web.StreamResponse:
+    """Admins add agents, change roles, reset passwords (the page uses /api/agents)."""
+    await page_for(request, "agents")
+    return web.FileResponse(PAGES / "agents.html")
+
+
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    """Admins read the audit log (the page reads /api/audit)."""
+    await page_for(request, "audit")
+    return web.FileResponse(PAGES / "audit.html")
 
 
 async def console_socket(request: web.Request) -> web.WebSocketResponse:
@@ -101,15 +123,20 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     agent = await current_agent(request)
     if agent is None:
         raise web.HTTPUnauthorized(text="log in first")
+    if not can(agent, "conversations"):
+        raise web.HTTPForbidden(text="your role does not include the queue")
     socket = web.WebSocketResponse(heartbeat=25, max_msg_size=64 * 1024)
     await socket.prepare(request)
     coalesce_writes(socket)
     hub, desk = request.app[HUB], request.app[DESK]
-    connection = AgentConnection(socket=socket, username=agent.username, name=agent.name)
+    connection = AgentConnection(socket=socket, username=agent.username, name=agent.name, role=agent.role,
+                                 session_key=auth.session_key(request.cookies[auth.COOKIE]),
+                                 address=audit.client_address(request))
     hub.add_agent(connection)
     try:
-        await socket.send_json({"type": "hello", "agent": {"username": agent.username, "name": agent.name},
-                                "canned": request.app[CANNED]})
+        await socket.send_json({"type": "hello", "agent": {"username": agent.username, "name": agent.name,
+                                                           "role": agent.role},
+                                "permissions": permissions_of(agent.role), "canned": request.app[CANNED]})
         await socket.send_json({"type": "queue", "items": await desk.queue()})
         async for frame in socket:
             if frame.type != WSMsgType.TEXT:

@@ -47,9 +47,12 @@ async def gateway(sessions, database_url: str, make_settings) -> AsyncIterator[T
         await client.close()
 
 
-async def add_agent(sessions, username: str = "dana", name: str = "Dana") -> None:  # type: ignore[no-untyped-def]
+async def add_agent(sessions, username: str = "dana", name: str = "Dana",  # type: ignore[no-untyped-def]
+                    role: str = "lead") -> None:
+    """An account that signs in with PASSWORD. A lead by default: it can do everything the
+    tests written before roles expect (work any chat, read the reports), nothing more."""
     async with sessions.begin() as session:
-        await create_agent(session, username, name, PASSWORD)
+        await create_agent(session, username, name, PASSWORD, role)
 
 
 async def log_in(client: TestClient, username: str = "dana") -> None:

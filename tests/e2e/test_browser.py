@@ -34,7 +34,8 @@ def gateway_url(rasa_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> 
            "RASA_TOKEN": rasa_stack.token, "CAREDESK_CHANNEL_SECRET": rasa_stack.channel_secret,
            "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
     python = str(PROJECT_ROOT / ".venv/bin/python")
-    subprocess.run([python, "-m", "bot", "create-agent", "dana-browser", "--name", "Dana", "--password-stdin"],
+    subprocess.run([python, "-m", "bot", "create-agent", "dana-browser", "--name", "Dana", "--role", "lead",
+                    "--password-stdin"],
                    input=PASSWORD + "\n", text=True, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True)
     log = tmp_path_factory.mktemp("gateway") / "gateway.log"
     with log.open("wb") as out:

@@ -39,7 +39,8 @@
   // ---------------------------------------------------------------- state
 
   const state = {
-    agent: null, // {username, name} from hello
+    agent: null, // {username, name, role} from hello
+    permissions: [], // what the role allows (from hello); the server checks every action anyway
     canned: [],
     queue: [],
     conv: null, // the <conversation detail> on screen
@@ -202,7 +203,18 @@
     const c = conv || state.conv;
     if (!c || !state.agent || !c.agent_name) return false;
     if (c.mode === 'bot') return false;
+    if (c.agent_username) return c.agent_username === state.agent.username;
     return c.agent_name === state.agent.name;
+  }
+
+  function can(permission) {
+    return state.permissions.indexOf(permission) !== -1;
+  }
+
+  /** Claimed by another agent, and this role may not step in (only leads and admins may). */
+  function lockedForMe(conv) {
+    const c = conv || state.conv;
+    return Boolean(c && c.mode === 'agent' && c.agent_name && !isMine(c) && !can('work_any'));
   }
 
   // ---------------------------------------------------------------- notices
@@ -286,6 +298,11 @@
       resetOwnTyping();
       if (event.code === 4401) {
         goToLogin();
+        return;
+      }
+      if (event.code === 4000) { // the role changed: the server serves the page that fits it
+        state.leaving = true;
+        window.location.reload();
         return;
       }
       if (!opened) state.failedUpgrades += 1;
@@ -378,6 +395,10 @@
 
   function onHello(frame) {
     state.agent = frame.agent || null;
+    state.permissions = Array.isArray(frame.permissions) ? frame.permissions : [];
+    dom.reportsLink.hidden = !can('reports');
+    dom.agentsLink.hidden = !can('agents');
+    dom.auditLink.hidden = !can('audit');
     state.canned = Array.isArray(frame.canned) ? frame.canned : [];
     state.attempt = 0;
     dom.agentName.textContent = agentName();
@@ -960,11 +981,17 @@
       : 'Claim this conversation to reply.';
     dom.claimButton.hidden = mine;
     const withBot = conv.mode === 'bot';
-    dom.claimButton.disabled = withBot;
+    const locked = lockedForMe(conv);
+    dom.claimButton.disabled = withBot || locked;
+    dom.noteInput.disabled = locked;
+    dom.noteAdd.disabled = locked;
+    dom.statusSelect.disabled = locked;
+    dom.statusUpdate.disabled = locked;
     for (const button of dom.cannedList.querySelectorAll('button')) button.disabled = !mine;
 
     if (mine) dom.composerHint.textContent = `You are chatting with the customer as ${agentName()}.`;
     else if (withBot) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
+    else if (locked) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Only they or a team lead can work on it.`;
     else if (conv.agent_name) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Claim it to take over and reply.`;
     else dom.composerHint.textContent = 'Nobody has claimed this conversation yet.';
     updateCount();
@@ -1167,6 +1194,7 @@
       typingText: 'typing-text', canned: 'canned', cannedList: 'canned-list',
       composerHint: 'composer-hint', replyInput: 'reply-input', replySend: 'reply-send',
       claimButton: 'claim-button', replyCount: 'reply-count',
+      reportsLink: 'reports-link', agentsLink: 'agents-link', auditLink: 'audit-link',
     };
     for (const [name, id] of Object.entries(ids)) dom[name] = document.getElementById(id);
     dom.queueTitle.tabIndex = -1;
