@@ -1,5 +1,6 @@
 """`python -m bot` runs the gateway; `python -m bot create-agent USERNAME --name NAME` adds a
-console account (the password is asked for, or read from standard input)."""
+console account (the password is asked for, or read from standard input); `python -m bot
+privacy find|export|erase` and `python -m bot purge` are in bot/privacy/cli.py."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,7 @@ from aiohttp import web
 from actions.db.session import make_engine, make_sessions
 from bot.app import create_app
 from bot.console.auth import AgentExists, create_agent
+from bot.privacy import cli as privacy_cli
 from bot.settings import Settings
 
 
@@ -34,12 +36,16 @@ def main() -> None:
     add.add_argument("username")
     add.add_argument("--name", required=True, help="the name customers see, e.g. Dana")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    privacy_cli.add_commands(commands)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines contain the bot token
     settings = Settings.from_env()
     os.environ.setdefault("PTB_TIMEDELTA", "true")  # python-telegram-bot's coming default
+
+    if privacy_cli.handles(args):
+        sys.exit(privacy_cli.run(args, settings))
 
     if args.command == "create-agent":
         if args.password_stdin:

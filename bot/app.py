@@ -20,6 +20,7 @@ from bot.console import views
 from bot.console.desk import Desk
 from bot.console.throttle import LoginThrottle
 from bot.hub import Hub
+from bot.privacy import views as privacy
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.security import security_headers
@@ -100,5 +101,6 @@ async def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/ws/console", views.console_socket)
     api.add_routes(app)
     reports.add_routes(app)
+    privacy.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

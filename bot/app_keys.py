@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.console.desk import Desk
 from bot.console.throttle import LoginThrottle
@@ -18,3 +18,4 @@ DESK = web.AppKey("desk", Desk)
 LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set
+TRACKER_ENGINE = web.AppKey("tracker_engine", AsyncEngine)  # Rasa's tracker store, when TRACKER_STORE_URL is set

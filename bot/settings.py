@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from actions.settings import PROJECT_ROOT, Settings as ActionSettings
+from sqlalchemy.engine import make_url
+
+from actions.settings import PROJECT_ROOT, Settings as ActionSettings, async_database_url
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,9 @@ class Settings:
     telegram_webhook_url: str = ""
     telegram_secret: str = field(default="", repr=False)
     telegram_api_url: str = ""
+    # Rasa's tracker store (privacy export/erase, retention). Empty: Rasa's events are not touched.
+    tracker_store_url: str = field(default="", repr=False)
+    retention_days: int = 0  # 0: conversations are kept until erased one by one
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -54,4 +59,17 @@ class Settings:
             telegram_webhook_url=environ.get("TELEGRAM_WEBHOOK_URL", ""),
             telegram_secret=environ.get("TELEGRAM_SECRET_TOKEN", ""),
             telegram_api_url=environ.get("TELEGRAM_API_URL", ""),
+            tracker_store_url=tracker_store_url(environ.get("TRACKER_STORE_URL") or "sqlite:///var/tracker.db"),
+            retention_days=max(0, int(environ.get("RETENTION_DAYS") or "0")),
         )
+
+
+def tracker_store_url(url: str) -> str:
+    """TRACKER_STORE_URL as Rasa reads it (a relative SQLite path is relative to the project
+    root, where `make run` starts Rasa), with an asyncio driver for the gateway."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str(PROJECT_ROOT / path))
+    return async_database_url(parsed.render_as_string(hide_password=False))
