@@ -27,10 +27,8 @@ from actions.db.models import (
     AuditEntry, Conversation, Feedback, Handoff, Message, Note, Ticket, TicketEvent,
 )
 from bot.privacy import tracker
-from bot.privacy.find import KINDS, OPEN_HANDOFF, TELEGRAM_PREFIX, Query, find_subject
+from bot.privacy.find import ERASED, KINDS, OPEN_HANDOFF, PSEUDONYM_PREFIX, TELEGRAM_PREFIX, Query, find_subject
 
-ERASED = "[erased]"
-PSEUDONYM_PREFIX = "erased_"
 ERASED_MODE = "erased"  # conversations.mode of a pseudonym's row
 LIVE_MODES = ("queued", "agent")
 

@@ -18,6 +18,8 @@ TELEGRAM_PREFIX = "tg_"  # bot/channels/telegram.py names a chat's conversation 
 OPEN_HANDOFF = ("waiting", "claimed")
 OPEN_TICKET = ("open", "in_progress")
 MAX_VALUE = 254
+ERASED = "[erased]"  # what an erased ticket's description and contact say
+PSEUDONYM_PREFIX = "erased_"  # an erased conversation's remains are kept under erased_<random>
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -147,7 +149,9 @@ async def find_subject(session: AsyncSession, query: Query, tracker_engine: Asyn
         for ticket in (await session.scalars(
                 select(Ticket).where(Ticket.conversation_id.in_(subject.conversation_ids)))).all():
             tickets[ticket.id] = ticket
-    subject.tickets = sorted(tickets.values(), key=lambda t: t.id)
+    # What an erasure left (anonymous rows) is no one's any more: erasing again changes nothing.
+    subject.conversation_ids = {c for c in subject.conversation_ids if not c.startswith(PSEUDONYM_PREFIX)}
+    subject.tickets = sorted((t for t in tickets.values() if t.contact != ERASED), key=lambda t: t.id)
     subject.contacts.update(t.contact.lower() if "@" in t.contact else t.contact
                             for t in subject.tickets if t.contact_kind in ("email", "phone"))
     return subject

@@ -3,8 +3,9 @@ customer is (bot/privacy/erase.py), and older resolved or closed tickets are ano
 A conversation with a hand-off still open or a ticket not yet resolved is never touched.
 
 Several gateways may run the job at once: on PostgreSQL a transaction-level advisory lock lets
-one of them work and the others skip that round; on SQLite the database's single writer does
-the same, and each conversation is claimed by its first write (erase._pseudonymise)."""
+one of them work and the others skip that round; on SQLite the second waits for the single
+writer and then finds nothing left; each conversation is claimed by its first write
+(erase._pseudonymise)."""
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from actions.db.models import AuditEntry, Conversation, Handoff, Message, Ticket, utcnow
 from bot.privacy import tracker
-from bot.privacy.erase import ERASED, ERASED_MODE, LIVE_MODES, anonymise_tickets, new_reference, scrub
-from bot.privacy.find import OPEN_HANDOFF, OPEN_TICKET
+from bot.privacy.erase import ERASED_MODE, LIVE_MODES, anonymise_tickets, new_reference, scrub
+from bot.privacy.find import ERASED, OPEN_HANDOFF, OPEN_TICKET
 
 logger = logging.getLogger(__name__)
 BATCH = 50  # conversations per transaction: short write locks, so live chats never wait long

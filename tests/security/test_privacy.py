@@ -163,6 +163,10 @@ async def test_erase_leaves_nothing_of_the_customer_and_reports_unchanged(
         export_entry = await session.scalar(select(AuditEntry).where(AuditEntry.action == "privacy_export"))
         assert export_entry.target == f"erased:{result['reference']}"
 
+    # What is left is no one's: not found by the old ticket number nor by the pseudonym.
+    for query in ({"ticket": seeded.alice_tickets[0]}, {"conversation": tickets[0].conversation_id}):
+        body = await (await privacy_gateway.get("/api/privacy/customer", params=query)).json()
+        assert body["found"] is False and body["tickets"] == [] and body["conversations"] == []
     # Idempotent: nothing found, nothing changed (but the attempt is in the audit log).
     again = await privacy_gateway.post("/api/privacy/customer/erase", json={"email": ALICE_EMAIL, "confirm": ALICE_EMAIL})
     assert again.status == 200
