@@ -20,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from actions.db.models import (
@@ -76,43 +76,49 @@ async def anonymise_tickets(session: AsyncSession, ticket_ids: list[int]) -> tup
     return result.rowcount or 0, notes.rowcount or 0
 
 
-async def _pseudonymise(session: AsyncSession, conversation_id: str, counts: dict[str, int]) -> str:
-    """Move one conversation's remains to a new pseudonym and delete the rest."""
-    pseudonym = PSEUDONYM_PREFIX + secrets.token_hex(12)
-    # The first write on this conversation: a second eraser at the same time waits for this
-    # one (PostgreSQL's row lock) and then finds nothing left to claim.
-    claimed = await session.execute(update(Conversation).where(
-        Conversation.id == conversation_id, Conversation.mode != ERASED_MODE).values(mode=ERASED_MODE))
-    if claimed.rowcount:
-        channel, created_at, updated_at = (await session.execute(select(
-            Conversation.channel, Conversation.created_at, Conversation.updated_at)
-            .where(Conversation.id == conversation_id))).one()
-        await session.execute(insert(Conversation).values(
-            id=pseudonym, channel=channel, mode=ERASED_MODE, created_at=created_at, updated_at=updated_at))
-        last = await session.scalar(select(Message.id).where(
-            Message.conversation_id == conversation_id, Message.sender == "customer")
-            .order_by(Message.id.desc()).limit(1))
-        if last is not None:
-            await session.execute(update(Message).where(Message.id == last).values(
-                conversation_id=pseudonym, text="", payload=None, buttons=[], client_id=None, agent_name=None))
-        gone = await session.execute(delete(Message).where(Message.conversation_id == conversation_id))
+async def _pseudonymise(session: AsyncSession, pseudonyms: dict[str, str], counts: dict[str, int]) -> None:
+    """Move the conversations' remains to their pseudonyms and delete the rest: a few
+    statements for the whole set, however many conversations it has (retention erases
+    thousands, and SQLite's write lock is held meanwhile)."""
+    ids = sorted(pseudonyms)
+    # The first write on the conversations: a second eraser at the same time waits for this
+    # one (PostgreSQL's row locks) and then finds nothing left to claim.
+    claimed = (await session.execute(
+        update(Conversation).where(Conversation.id.in_(ids), Conversation.mode != ERASED_MODE)
+        .values(mode=ERASED_MODE, updated_at=Conversation.updated_at)
+        .returning(Conversation.id, Conversation.channel, Conversation.created_at, Conversation.updated_at),
+        execution_options={"synchronize_session": False})).all()
+    if claimed:
+        mine = sorted(row.id for row in claimed)
+        await session.execute(insert(Conversation), [
+            {"id": pseudonyms[row.id], "channel": row.channel, "mode": ERASED_MODE, "created_at": row.created_at,
+             "updated_at": row.updated_at} for row in claimed])
+        last_lines = list((await session.scalars(
+            select(func.max(Message.id)).where(Message.conversation_id.in_(mine), Message.sender == "customer")
+            .group_by(Message.conversation_id))).all())
+        if last_lines:
+            await session.execute(
+                update(Message).where(Message.id.in_(last_lines)).values(
+                    conversation_id=case(pseudonyms, value=Message.conversation_id), text="", payload=None,
+                    buttons=[], client_id=None, agent_name=None),
+                execution_options={"synchronize_session": False})
+        gone = await session.execute(delete(Message).where(Message.conversation_id.in_(mine)),
+                                     execution_options={"synchronize_session": False})
         counts["messages"] += gone.rowcount or 0
-        await session.execute(delete(Conversation).where(Conversation.id == conversation_id))
-        counts["conversations"] += 1
-    handoffs = await session.execute(update(Handoff).where(Handoff.conversation_id == conversation_id)
-                                     .values(conversation_id=pseudonym, summary={}))
-    counts["handoffs"] += handoffs.rowcount or 0
-    feedback = await session.execute(update(Feedback).where(Feedback.conversation_id == conversation_id)
-                                     .values(conversation_id=pseudonym, comment=None))
-    counts["feedback"] += feedback.rowcount or 0
-    await session.execute(update(Ticket).where(Ticket.conversation_id == conversation_id)
-                          .values(conversation_id=pseudonym))
-    notes = await session.execute(delete(Note).where(Note.conversation_id == conversation_id))
+        await session.execute(delete(Conversation).where(Conversation.id.in_(mine)),
+                              execution_options={"synchronize_session": False})
+        counts["conversations"] += len(mine)
+    for model, key, values in ((Handoff, "handoffs", {"summary": {}}), (Feedback, "feedback", {"comment": None}),
+                               (Ticket, None, {})):
+        result = await session.execute(
+            update(model).where(model.conversation_id.in_(ids))
+            .values(conversation_id=case(pseudonyms, value=model.conversation_id), **values),
+            execution_options={"synchronize_session": False})
+        if key:
+            counts[key] += result.rowcount or 0
+    notes = await session.execute(delete(Note).where(Note.conversation_id.in_(ids)),
+                                  execution_options={"synchronize_session": False})
     counts["notes"] += notes.rowcount or 0
-    # The audit log names conversations; it keeps the entries, under the pseudonym.
-    for before, after in ((conversation_id, pseudonym), (f"conversation:{conversation_id}", f"conversation:{pseudonym}")):
-        await session.execute(update(AuditEntry).where(AuditEntry.target == before).values(target=after))
-    return pseudonym
 
 
 async def scrub(session: AsyncSession, conversation_ids: set[str], ticket_ids: list[int],
@@ -120,39 +126,55 @@ async def scrub(session: AsyncSession, conversation_ids: set[str], ticket_ids: l
     """Erase the conversations and anonymise the tickets in the caller's transaction.
     `personal`: emails, phone numbers and other values the audit log may name as a target."""
     counts = {"conversations": 0, "messages": 0, "tickets": 0, "handoffs": 0, "feedback": 0, "notes": 0}
-    for conversation_id in sorted(conversation_ids):
-        await _pseudonymise(session, conversation_id, counts)
+    pseudonyms = {c: PSEUDONYM_PREFIX + secrets.token_hex(12) for c in sorted(conversation_ids)}
+    renamed: dict[str, str] = {}  # audit log targets: the entries stay, naming no one
+    for start in range(0, len(pseudonyms), tracker.CHUNK):
+        chunk = dict(list(pseudonyms.items())[start:start + tracker.CHUNK])
+        await _pseudonymise(session, chunk, counts)
+    for conversation_id, pseudonym in pseudonyms.items():
+        renamed[conversation_id] = pseudonym
+        renamed[f"conversation:{conversation_id}"] = f"conversation:{pseudonym}"
         if conversation_id.startswith(TELEGRAM_PREFIX):
             personal.add(conversation_id[len(TELEGRAM_PREFIX):])
     counts["tickets"], notes = await anonymise_tickets(session, ticket_ids)
     counts["notes"] += notes
-    targets = {f"{kind}:{value}"[:255] for kind in KINDS for value in personal}
-    if targets:
-        await session.execute(update(AuditEntry).where(AuditEntry.target.in_(sorted(targets)))
-                              .values(target=f"erased:{reference}"))
+    renamed.update({f"{kind}:{value}"[:255]: f"erased:{reference}" for kind in KINDS for value in personal})
+    if renamed:  # one statement: the audit log has no index on its target
+        await session.execute(update(AuditEntry).where(AuditEntry.target.in_(sorted(renamed)))
+                              .values(target=case(renamed, value=AuditEntry.target)),
+                              execution_options={"synchronize_session": False})
     return counts
 
 
 async def erase_customer(sessions: Any, query: Query, tracker_engine: AsyncEngine | None, *,
                          actor: str, address: str | None = None) -> Erasure:
-    """Find the customer again and erase them: one transaction on CareDesk's database, one on
+    """Find the customer and erase them: one transaction on CareDesk's database, one on
     Rasa's (first, so that a failure leaves CareDesk's rows to find and erase again).
     Erasing again finds nothing and changes nothing. Raises ErasureBlocked."""
     reference = new_reference()
+    # Finding may scan the transcript (an email typed in a chat): done before the write
+    # transaction, which on SQLite holds the one write lock every chat message needs.
+    async with sessions() as session:
+        subject = await find_subject(session, query, tracker_engine)
     async with sessions.begin() as session:
-        # The first statement writes, so on SQLite this transaction holds the write lock before
-        # it reads: what it finds cannot change before it is erased.
+        # The first statement writes: on SQLite the write lock is held from here on, so what is
+        # checked below cannot change before it is erased.
         entry = AuditEntry(actor=actor, action="privacy_erase", target=f"erased:{reference}",
                            detail={"asked_by": query.kind}, address=address)
         session.add(entry)
         await session.flush()
-        subject = await find_subject(session, query, tracker_engine)
-        blocked = await live_conversations(session, subject.conversation_ids)
+        ids = subject.conversation_ids
+        blocked = await live_conversations(session, ids)
         if blocked:
             raise ErasureBlocked(blocked)
-        events = await tracker.delete_events(tracker_engine, subject.conversation_ids)
+        # With the tickets opened in those conversations since they were found.
+        ticket_ids = {t.id for t in subject.tickets}
+        if ids:
+            ticket_ids.update((await session.scalars(select(Ticket.id).where(
+                Ticket.conversation_id.in_(sorted(ids)), Ticket.contact != ERASED))).all())
+        events = await tracker.delete_events(tracker_engine, ids)
         personal = set(subject.contacts) | {query.value}
-        counts = await scrub(session, subject.conversation_ids, [t.id for t in subject.tickets], personal, reference)
+        counts = await scrub(session, ids, sorted(ticket_ids), personal, reference)
         counts["tracker_events"] = events
         entry.detail = {"asked_by": query.kind, **counts}
     return Erasure(reference, counts)

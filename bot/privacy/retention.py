@@ -25,6 +25,10 @@ from bot.privacy.find import ERASED, OPEN_HANDOFF, OPEN_TICKET
 
 logger = logging.getLogger(__name__)
 BATCH = 50  # conversations per transaction: short write locks, so live chats never wait long
+CANDIDATES = 1000  # idle conversations looked for at once
+# Between batches: SQLite's waiting writers (the chats) poll for the lock every few ms and
+# must get their turn before the next batch takes it again.
+PAUSE_SECONDS = 0.05
 INTERVAL_SECONDS = 3600
 ADVISORY_LOCK = 0x43617265  # "Care": one purging gateway at a time on PostgreSQL
 
@@ -33,37 +37,42 @@ class _NothingToDo(Exception):
     """Raised inside a transaction to roll it back (its audit row too)."""
 
 
+class _Busy(_NothingToDo):
+    """Another gateway holds the purge lock: this round stops."""
+
+
 def _open_work(conversation_id: Any) -> Any:
     """A hand-off still open, or a ticket not yet resolved, on the conversation."""
     return exists().where(Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_HANDOFF)) | \
         exists().where(Ticket.conversation_id == conversation_id, Ticket.status.in_(OPEN_TICKET))
 
 
-async def _idle_conversations(session: AsyncSession, cutoff: dt.datetime, limit: int) -> list[str]:
+async def _idle_conversations(session: AsyncSession, cutoff: dt.datetime, limit: int,
+                              among: list[str] | None = None) -> list[str]:
     """Gateway conversations whose last line (or, without lines, last change) is older than
-    the cutoff. One indexed look-up per conversation; run hourly, never per message."""
+    the cutoff and that nobody is working on. One indexed look-up per conversation."""
     last_line = select(func.max(Message.created_at)).where(Message.conversation_id == Conversation.id) \
         .scalar_subquery()
-    rows = await session.scalars(
-        select(Conversation.id).where(
-            Conversation.mode.not_in((ERASED_MODE, *LIVE_MODES)),
-            func.coalesce(last_line, Conversation.updated_at) < cutoff,
-            ~_open_work(Conversation.id))
-        .order_by(Conversation.id).limit(limit))
-    return list(rows.all())
+    query = select(Conversation.id).where(
+        Conversation.mode.not_in((ERASED_MODE, *LIVE_MODES)),
+        func.coalesce(last_line, Conversation.updated_at) < cutoff,
+        ~_open_work(Conversation.id))
+    if among is not None:
+        query = query.where(Conversation.id.in_(among))
+    return list((await session.scalars(query.order_by(Conversation.id).limit(limit))).all())
 
 
 async def _rasa_only(session: AsyncSession, tracker_engine: AsyncEngine | None, cutoff: dt.datetime,
-                     limit: int) -> list[str]:
-    """Conversations only Rasa has (its REST channel, `make shell`), idle since the cutoff."""
-    senders = await tracker.idle_senders(tracker_engine, cutoff, 10_000)
-    kept: set[str] = set()
-    for start in range(0, len(senders), tracker.CHUNK):
-        chunk = senders[start:start + tracker.CHUNK]
-        kept.update((await session.scalars(select(Conversation.id).where(Conversation.id.in_(chunk)))).all())
-        for column in (Handoff.conversation_id, Ticket.conversation_id):
-            kept.update((await session.scalars(select(column).where(column.in_(chunk), _open_work(column)))).all())
-    return [s for s in senders if s not in kept][:limit]
+                     senders: list[str]) -> list[str]:
+    """Of Rasa's idle conversations, those only Rasa has (its REST channel, `make shell`):
+    no gateway conversation, no open work, and still idle."""
+    if not senders:
+        return []
+    kept = set((await session.scalars(select(Conversation.id).where(Conversation.id.in_(senders)))).all())
+    for column in (Handoff.conversation_id, Ticket.conversation_id):
+        kept.update((await session.scalars(select(column).where(column.in_(senders), _open_work(column)))).all())
+    newest = await tracker.newest_events(tracker_engine, [s for s in senders if s not in kept])
+    return [s for s in senders if s not in kept and newest.get(s, 0.0) < cutoff.timestamp()]
 
 
 async def _locked(session: AsyncSession) -> bool:
@@ -73,14 +82,10 @@ async def _locked(session: AsyncSession) -> bool:
     return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}))
 
 
-async def _purge_batch(sessions: Any, tracker_engine: AsyncEngine | None, cutoff: dt.datetime) -> dict[str, int] | None:
-    """Erase one batch; None when there was nothing (left) to do or another gateway is at it."""
-    async with sessions() as session:
-        candidates = await _idle_conversations(session, cutoff, BATCH)
-        if len(candidates) < BATCH:
-            candidates += await _rasa_only(session, tracker_engine, cutoff, BATCH - len(candidates))
-    if not candidates:
-        return None
+async def _erase_batch(sessions: Any, tracker_engine: AsyncEngine | None, cutoff: dt.datetime,
+                       batch: list[str], *, rasa_only: bool) -> dict[str, int] | None:
+    """Erase what is still idle of one batch in one transaction (per database); None when
+    another gateway holds the lock."""
     reference = new_reference()
     try:
         async with sessions.begin() as session:
@@ -88,20 +93,23 @@ async def _purge_batch(sessions: Any, tracker_engine: AsyncEngine | None, cutoff
             session.add(entry)  # the first statement writes: SQLite's write lock before the re-check
             await session.flush()
             if not await _locked(session):
-                raise _NothingToDo
+                raise _Busy
             # Checked again inside the transaction: a customer may have written in between.
-            still = set(await _idle_conversations(session, cutoff, len(candidates) + BATCH)) & set(candidates)
-            still |= set(await _rasa_only(session, tracker_engine, cutoff, 10_000)) & set(candidates)
+            if rasa_only:
+                still = await _rasa_only(session, tracker_engine, cutoff, batch)
+            else:
+                still = await _idle_conversations(session, cutoff, len(batch), among=batch)
             if not still:
                 raise _NothingToDo
-            ticket_ids = list((await session.scalars(
-                select(Ticket.id).where(Ticket.conversation_id.in_(sorted(still))))).all())
+            ticket_ids = list((await session.scalars(select(Ticket.id).where(Ticket.conversation_id.in_(still)))).all())
             events = await tracker.delete_events(tracker_engine, still)
-            counts = await scrub(session, still, ticket_ids, set(), reference)
+            counts = await scrub(session, set(still), ticket_ids, set(), reference)
             counts["tracker_events"] = events
             entry.detail = {"retention": True, **counts}
-    except _NothingToDo:
+    except _Busy:
         return None
+    except _NothingToDo:
+        return {}
     return counts
 
 
@@ -142,10 +150,33 @@ async def purge(sessions: Any, tracker_engine: AsyncEngine | None, days: int, *,
     if days <= 0:
         return totals
     cutoff = (now or utcnow()) - dt.timedelta(days=days)
-    while (counts := await _purge_batch(sessions, tracker_engine, cutoff)) is not None:
+
+    def add(counts: dict[str, int]) -> None:
         for key, value in counts.items():
             totals[key] += value
-        await asyncio.sleep(0)  # let the chats in between batches
+
+    while True:  # the gateway's conversations, CANDIDATES at a time
+        async with sessions() as session:
+            candidates = await _idle_conversations(session, cutoff, CANDIDATES)
+        erased_any = False
+        for start in range(0, len(candidates), BATCH):
+            counts = await _erase_batch(sessions, tracker_engine, cutoff, candidates[start:start + BATCH],
+                                        rasa_only=False)
+            if counts is None:
+                return totals  # another gateway is purging
+            add(counts)
+            erased_any = erased_any or bool(counts)
+            await asyncio.sleep(PAUSE_SECONDS)
+        if len(candidates) < CANDIDATES or not erased_any:
+            break
+    # Conversations only Rasa has: its events are the only trace of them (one scan of them).
+    senders = await tracker.idle_senders(tracker_engine, cutoff, 10_000)
+    for start in range(0, len(senders), BATCH):
+        counts = await _erase_batch(sessions, tracker_engine, cutoff, senders[start:start + BATCH], rasa_only=True)
+        if counts is None:
+            return totals
+        add(counts)
+        await asyncio.sleep(PAUSE_SECONDS)
     totals["tickets"] += await _anonymise_old_tickets(sessions, cutoff)
     return totals
 

@@ -125,3 +125,19 @@ async def idle_senders(engine: AsyncEngine | None, before: dt.datetime, limit: i
             select(events.c.sender_id).group_by(events.c.sender_id)
             .having(func.max(events.c.timestamp) < before.timestamp()).order_by(events.c.sender_id).limit(limit))
         return [sender for (sender,) in rows.all()]
+
+
+async def newest_events(engine: AsyncEngine | None, sender_ids: Iterable[str]) -> dict[str, float]:
+    """The time (Unix seconds) of each conversation's newest event."""
+    newest: dict[str, float] = {}
+    if engine is None:
+        return newest
+    async with engine.connect() as connection:
+        if not await _has_events(connection):
+            return newest
+        for chunk in _chunks(sender_ids):
+            rows = await connection.execute(
+                select(events.c.sender_id, func.max(events.c.timestamp)).where(events.c.sender_id.in_(chunk))
+                .group_by(events.c.sender_id))
+            newest.update({sender: float(at or 0.0) for sender, at in rows.all()})
+    return newest
