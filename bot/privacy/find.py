@@ -130,7 +130,8 @@ async def find_subject(session: AsyncSession, query: Query, tracker_engine: Asyn
             rows = await session.execute(select(Message.conversation_id, Message.text).where(
                 Message.sender == "customer", func.lower(Message.text).like(_like(email), escape="\\")))
             subject.conversation_ids.update(cid for cid, text in rows.all() if email_in(text, email))
-            subject.conversation_ids.update(await tracker.senders_mentioning(tracker_engine, email))
+            subject.conversation_ids.update(
+                sender for sender, data in await tracker.events_mentioning(tracker_engine, email) if email_in(data, email))
     elif query.kind == "ticket":
         try:
             ticket = await repository.ticket_by_number(session, query.value)

@@ -63,20 +63,20 @@ async def count_events(engine: AsyncEngine | None, sender_ids: Iterable[str]) ->
     return counts
 
 
-async def senders_mentioning(engine: AsyncEngine | None, needle: str) -> set[str]:
-    """Conversations whose user messages or slots contain `needle` (an email address): Rasa's
-    own REST conversations have no transcript in CareDesk's database. A full scan of those
-    event types, so only for an admin's search, never per message."""
+async def events_mentioning(engine: AsyncEngine | None, needle: str) -> list[tuple[str, str]]:
+    """(conversation, event data) of user messages and slots containing `needle` (lower case):
+    Rasa's own REST conversations have no transcript in CareDesk's database. A full scan of
+    those event types, so only for an admin's search, never per message."""
     if engine is None:
-        return set()
+        return []
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     async with engine.connect() as connection:
         if not await _has_events(connection):
-            return set()
+            return []
         rows = await connection.execute(
             select(events.c.sender_id, events.c.data).where(
                 events.c.type_name.in_(("user", "slot")), func.lower(events.c.data).like(pattern, escape="\\")))
-        return {sender for sender, data in rows.all() if needle in (data or "").lower()}
+        return [(sender, data or "") for sender, data in rows.all()]
 
 
 async def export_events(engine: AsyncEngine | None, sender_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:

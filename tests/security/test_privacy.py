@@ -58,6 +58,9 @@ async def reports(client: TestClient) -> dict[str, Any]:
 
 async def test_find_by_each_kind_of_identifier(privacy_gateway, sessions, tracker_engine) -> None:
     seeded = await seed_two_customers(sessions, tracker_engine)
+    async with sessions.begin() as session:  # someone else's address that contains hers
+        await add_chat(session, "c_lookalike", [("customer", f"I am m{ALICE_EMAIL}work, ok?")])
+    await add_events(tracker_engine, "rest_lookalike", [f"write to {ALICE_EMAIL}.org"])
     await add_admin(sessions)
     await log_in(privacy_gateway, "ada")
 
