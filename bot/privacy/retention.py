@@ -204,6 +204,7 @@ async def running(sessions: Any, tracker_engine: AsyncEngine | None, days: int) 
         logger.info("Retention off (RETENTION_DAYS=0): conversations are kept until erased")
         yield
         return
+    logger.info("Retention: conversations idle for more than %s days are erased, hourly", days)
     task = asyncio.create_task(retention_job(sessions, tracker_engine, days), name="caredesk-retention")
     try:
         yield
