@@ -16,7 +16,7 @@ TRAINING_INPUTS := $(shell find data -name '*.yml' 2>/dev/null) domain.yml confi
 # defaults in scripts/env.sh.
 ENV := scripts/with-env
 
-.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean bench
+.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean bench export erase purge
 
 help:
 	@echo "make run     set up, migrate, train if needed and start CareDesk (Ctrl-C stops it)"
@@ -25,6 +25,9 @@ help:
 	@echo "make train   retrain the bot if data/, domain.yml or config.yml changed"
 	@echo "make agent USERNAME=dana NAME=Dana [ROLE=admin|lead|agent|trainer]   add a console account"
 	@echo "make bench   measure understanding, speed and cost (docs/benchmark.md)"
+	@echo "make export EMAIL=...   one customer's data as JSON (OUT=file to write a file)"
+	@echo "make erase EMAIL=...    erase one customer's data (asks to confirm; YES=1 does not)"
+	@echo "make purge   erase conversations older than RETENTION_DAYS (for cron)"
 
 $(RASA_VENV)/.installed: requirements-rasa.txt scripts/find-python310
 	@py=$$($(ENV) scripts/find-python310) || exit 1; \
@@ -60,6 +63,20 @@ shell: setup migrate train
 agent: migrate
 	@if [ -z "$(USERNAME)" ] || [ -z "$(NAME)" ]; then echo "usage: make agent USERNAME=dana NAME=Dana"; exit 2; fi
 	@$(ENV) $(PY) -m bot create-agent "$(USERNAME)" --name "$(NAME)" $(if $(ROLE),--role "$(ROLE)")
+
+# Privacy (docs/security/privacy.md). PHONE=, TICKET= or CONVERSATION= instead of EMAIL= work too.
+PRIVACY_WHO = $(if $(EMAIL),--email "$(EMAIL)",$(if $(PHONE),--phone "$(PHONE)",$(if $(TICKET),--ticket "$(TICKET)",$(if $(CONVERSATION),--conversation "$(CONVERSATION)"))))
+
+export: migrate
+	@if [ -z '$(PRIVACY_WHO)' ]; then echo "usage: make export EMAIL=someone@example.com [OUT=file.json]"; exit 2; fi
+	@$(ENV) $(PY) -m bot privacy export $(PRIVACY_WHO) $(if $(OUT),--out "$(OUT)")
+
+erase: migrate
+	@if [ -z '$(PRIVACY_WHO)' ]; then echo "usage: make erase EMAIL=someone@example.com [YES=1]"; exit 2; fi
+	@$(ENV) $(PY) -m bot privacy erase $(PRIVACY_WHO) $(if $(YES),--yes)
+
+purge: migrate
+	@$(ENV) $(PY) -m bot purge
 
 validate: setup
 	$(ENV) $(RASA_VENV)/bin/python scripts/validate_data.py

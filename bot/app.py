@@ -24,6 +24,7 @@ from bot.console.desk import Desk
 from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
 from bot.limits import LEASE_SECONDS, Limiter
+from bot.privacy import views as privacy
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.hardening import hide_server_banner, neutral_server_name, security_headers
@@ -151,5 +152,6 @@ async def create_app(settings: Settings) -> web.Application:
     api.add_routes(app)
     reports.add_routes(app)
     admin_api.add_routes(app)
+    privacy.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.console.desk import Desk
 from bot.console.passwords import PasswordChecker
@@ -20,3 +20,4 @@ LIMITER = web.AppKey("limiter", Limiter)
 PASSWORDS = web.AppKey("passwords", PasswordChecker)
 CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set
+TRACKER_ENGINE = web.AppKey("tracker_engine", AsyncEngine)  # Rasa's tracker store, when TRACKER_STORE_URL is set

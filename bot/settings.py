@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from actions.settings import PROJECT_ROOT, Settings as ActionSettings
+from sqlalchemy.engine import make_url
+
+from actions.settings import PROJECT_ROOT, Settings as ActionSettings, async_database_url
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class Settings:
     trusted_proxies: int = 0
     limits: LimitSettings = field(default_factory=LimitSettings)
     idle_minutes: int = 60
+    # Rasa's tracker store (privacy export/erase, retention). Empty: Rasa's events are not touched.
+    tracker_store_url: str = field(default="", repr=False)
+    retention_days: int = 0  # 0: conversations are kept until erased one by one
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -115,8 +120,21 @@ class Settings:
             redis_prefix=environ.get("GATEWAY_REDIS_PREFIX") or "caredesk:limits:",
             trusted_proxies=int(environ.get("GATEWAY_TRUSTED_PROXIES") or 0),
             limits=LimitSettings.from_env(environ),
+            tracker_store_url=tracker_store_url(environ.get("TRACKER_STORE_URL") or "sqlite:///var/tracker.db"),
+            retention_days=max(0, int(environ.get("RETENTION_DAYS") or "0")),
         )
 
 
 def _origins(value: str) -> frozenset[str]:
     return frozenset(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+
+
+def tracker_store_url(url: str) -> str:
+    """TRACKER_STORE_URL as Rasa reads it (a relative SQLite path is relative to the project
+    root, where `make run` starts Rasa), with an asyncio driver for the gateway."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            parsed = parsed.set(database=str(PROJECT_ROOT / path))
+    return async_database_url(parsed.render_as_string(hide_password=False))
