@@ -1,4 +1,6 @@
-"""JSON API for agents and integrations, behind the console's login and the roles (bot/console/roles.py):\ncustomer data needs `conversations`; a ticket of a chat another agent claimed changes only\nwith `work_any`."""
+"""JSON API for agents and integrations, behind the console's login and the roles
+(bot/console/roles.py): customer data needs `conversations`; a ticket of a chat another agent
+claimed changes only with `work_any`."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from actions.db import repository
-from actions.db.models import Feedback, Note, Ticket, TicketEvent
+from actions.db.models import Conversation, Feedback, Note, Ticket, TicketEvent
 from bot import store
 from bot.app_keys import DESK, SESSIONS
 from bot.console import audit

@@ -106,6 +106,12 @@ async def change(session: AsyncSession, username: str, actor: str, address: str 
     if name is not None and check_name(name) != agent.name:
         detail["name"] = check_name(name)
         agent.name = detail["name"]
+    if "role" in detail or "active" in detail:
+        # Counted again after the write, inside it: on SQLite the count above was read before
+        # this transaction took the write lock, so two admins demoting each other would both pass.
+        await session.flush()
+        if await active_admins(session) == 0:
+            raise AgentError("this is the last active admin; make another agent admin first", 409)
     if detail:
         audit.record(session, actor, "agent_change", username, detail, address)
     return agent

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from actions.db.models import Agent, AgentSession, AuditEntry, utcnow
 from actions.settings import PROJECT_ROOT
-from bot.console import auth
+from bot.console import auth, passwords
 from tests.bot.conftest import PASSWORD
 
 
@@ -50,7 +50,7 @@ async def test_agents_are_managed_on_the_command_line(sessions, database_url: st
 
     async with sessions() as session:
         eli = await session.scalar(select(Agent).where(Agent.username == "eli"))
-        assert await auth.authenticate(session, "eli", "a new long password") is None, "deactivated"
+        assert eli.active is False and passwords.verify(eli.password_hash, "a new long password"), "reset, then deactivated"
         assert (await session.scalars(select(AgentSession).where(AgentSession.agent_id == eli.id))).all() == []
         entries = (await session.scalars(select(AuditEntry).order_by(AuditEntry.id))).all()
     assert {e.actor for e in entries} == {"cli"}

@@ -28,7 +28,7 @@ async def site(sessions, database_url: str, make_settings) -> AsyncIterator[str]
     """The gateway on a known port, so the browser's own origin is an allowed one."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = dataclasses.replace(make_settings(database_url), port=port, allowed_origins=frozenset({url}))
+    settings = dataclasses.replace(make_settings(database_url), port=port, allowed_origins=frozenset({url}), console_origins=frozenset({url}))
     server = TestServer(await create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
     try:

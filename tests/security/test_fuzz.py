@@ -194,7 +194,25 @@ frames = st.one_of(
 ).filter(lambda frame: len(frame) < 16 * 1024)  # larger frames close the socket (1009): tested below
 
 
-async def test_web_chat_frames_are_answered_and_customer_text_is_stored(gateway, sessions) -> None:
+@pytest.fixture
+async def chat_gateway(sessions, database_url, make_settings) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    """The gateway with the message limits off: the fuzzer writes far faster than a person
+    (the limits have their own tests in test_limits.py)."""
+    import dataclasses
+
+    from bot.settings import LimitSettings
+
+    settings = dataclasses.replace(make_settings(database_url), limits=LimitSettings(
+        address_messages_per_minute=0, chat_messages_per_minute=0))
+    client = await start_client(settings)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def test_web_chat_frames_are_answered_and_customer_text_is_stored(chat_gateway, sessions) -> None:
+    gateway = chat_gateway
     socket = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
     conversation_id = (await socket.receive_json())["conversation_id"]
     run = on_loop(asyncio.get_running_loop())
@@ -252,10 +270,11 @@ def _loads(frame: str) -> Any:
 
 async def test_a_frame_over_the_size_limit_closes_with_1009_and_the_chat_goes_on(gateway) -> None:
     socket = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
-    conversation_id = (await socket.receive_json())["conversation_id"]
+    hello = await socket.receive_json()
+    conversation_id = hello["conversation_id"]
     await socket.send_str(dumps({"type": "message", "text": "x" * 20000}))
     closing = await asyncio.wait_for(socket.receive(), 10)
     assert closing.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING) and socket.close_code == 1009
-    again = await gateway.ws_connect(f"/ws/chat?conversation={conversation_id}", headers={"Origin": ORIGIN})
+    again = await gateway.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
     assert (await again.receive_json())["conversation_id"] == conversation_id
     await again.close()

@@ -204,14 +204,16 @@ async def test_too_many_new_chats_from_one_address_are_refused_but_a_resume_is_n
     limited_gateway, sessions
 ) -> None:
     gateway = await limited_gateway(chats_per_minute=2)
-    ids = []
+    ids, tokens = [], []
     for _ in range(2):
         ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
-        ids.append((await ws.receive_json())["conversation_id"])
+        hello = await ws.receive_json()
+        ids.append(hello["conversation_id"])
+        tokens.append(hello["resume"])
         await ws.close()
     assert (await refused_socket(gateway))["code"] == "too_many_chats"
     assert await count(sessions, Conversation) == 2
-    resumed = await gateway.ws_connect(f"/ws/chat?conversation={ids[0]}", headers={"Origin": ORIGIN})
+    resumed = await gateway.ws_connect(f"/ws/chat?resume={tokens[0]}", headers={"Origin": ORIGIN})
     hello = await resumed.receive_json()
     assert hello["type"] == "hello" and hello["conversation_id"] == ids[0], "a reload keeps its chat"
     await resumed.close()
@@ -222,12 +224,13 @@ async def test_reconnects_count_too_so_resuming_chats_cannot_flood(limited_gatew
     chats and reloads alike."""
     gateway = await limited_gateway(connects_per_minute=2)
     ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
-    conversation_id = (await ws.receive_json())["conversation_id"]
+    first = await ws.receive_json()
+    conversation_id = first["conversation_id"]
     await ws.close()
-    again = await gateway.ws_connect(f"/ws/chat?conversation={conversation_id}", headers={"Origin": ORIGIN})
+    again = await gateway.ws_connect(f"/ws/chat?resume={first['resume']}", headers={"Origin": ORIGIN})
     assert (await again.receive_json())["conversation_id"] == conversation_id
     await again.close()
-    refused = await refused_socket(gateway, f"/ws/chat?conversation={conversation_id}")
+    refused = await refused_socket(gateway, f"/ws/chat?resume={first['resume']}")
     assert refused["code"] == "too_many_chats"
     assert await count(sessions, Conversation) == 1
 

@@ -31,7 +31,7 @@ async def site(sessions, database_url: str, tracker_url: str, tracker_engine,  #
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
     settings = dataclasses.replace(make_settings(database_url), tracker_store_url=tracker_url,
-                                   allowed_origins=frozenset({origin}))
+                                   allowed_origins=frozenset({origin}), console_origins=frozenset({origin}))
     server = TestServer(await create_app(settings), host="127.0.0.1", port=port)
     await server.start_server()
     try:
