@@ -117,12 +117,13 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     if len(text) > MAX_TEXT:
         await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
         return
-    if await _over_limit(request, conversation_id, socket, client_id):
+    address = limit_key(client_address(request))
+    if await _over_limit(request, address, conversation_id, socket, client_id):
         return
     try:
         await request.app[ROUTER].customer_message(
             conversation_id, text, payload=payload, client_id=client_id,
-            client=inbound.client_key("address", limit_key(client_address(request))),
+            client=inbound.client_key("address", address),
         )
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
@@ -135,13 +136,12 @@ async def _unreadable(request: web.Request, socket: web.WebSocketResponse) -> No
     await socket.send_json({"type": "error", "text": text})
 
 
-async def _over_limit(request: web.Request, conversation_id: str, socket: web.WebSocketResponse,
+async def _over_limit(request: web.Request, address: str, conversation_id: str, socket: web.WebSocketResponse,
                       client_id: str | None) -> bool:
     """Messages per address and per conversation. One over either is refused, not stored; the
     error frame names it (client_id) so the widget marks that message "not sent"."""
     limiter = request.app[LIMITER]
-    wait = await limiter.allow((limiter.address_messages, limit_key(client_address(request))),
-                               (limiter.chat_messages, conversation_id))
+    wait = await limiter.allow((limiter.address_messages, address), (limiter.chat_messages, conversation_id))
     if wait <= 0:
         return False
     await socket.send_json({"type": "error", "code": "too_many_messages", "client_id": client_id,

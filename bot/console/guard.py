@@ -2,7 +2,6 @@
 wear (401 without a login, 403 without the permission, both as JSON)."""
 from __future__ import annotations
 
-import json
 from typing import Awaitable, Callable
 
 from aiohttp import web
