@@ -192,15 +192,24 @@ async def capacity(stack: Stack, settings: BenchSettings, probe: str) -> dict[st
             "max_tried": settings.capacity_max, "capacity": best, "steps": steps}
 
 
-async def warm_up(stack: Stack, settings: BenchSettings) -> str:
+async def warm_up(stack: Stack, settings: BenchSettings,
+                  address: Callable[[int], str] | None = None) -> str:
     """A few whole conversations each way (the first messages after a start are slow), and
-    the gateway's answer to the end-of-turn probe. Fails early if the bot is not answering."""
+    the gateway's answer to the end-of-turn probe. Fails early if the bot is not answering.
+    `address(i)`: the local address of warm-up conversation i, for runs with the shipped
+    limits (one address going flat out would be refused, as it should be)."""
     turns: list[Turn] = []
-    async with aiohttp.ClientSession() as session:
-        probe = await probe_reply(session, f"{stack.gateway_url}/ws/chat")
-        clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_urls, stack.channel_headers),
-                   GatewayCustomer(session, settings.turn_timeout, f"{stack.gateway_url}/ws/chat", probe))
-        for seed in range(WARM_UP_CONVERSATIONS):
+    ws_url = f"{stack.gateway_url}/ws/chat"
+
+    def connector(index: int) -> aiohttp.TCPConnector:
+        return aiohttp.TCPConnector(local_addr=(address(index), 0)) if address else aiohttp.TCPConnector()
+
+    async with aiohttp.ClientSession(connector=connector(WARM_UP_CONVERSATIONS)) as session:
+        probe = await probe_reply(session, ws_url)
+    for seed in range(WARM_UP_CONVERSATIONS):
+        async with aiohttp.ClientSession(connector=connector(seed)) as session:
+            clients = (RestCustomer(session, settings.turn_timeout, stack.rasa_urls, stack.channel_headers),
+                       GatewayCustomer(session, settings.turn_timeout, ws_url, probe))
             for client in clients:
                 await client.converse(conversation(random.Random(seed)), lambda: True, 0, turns.append)
     failed = Counter(t.error for t in turns if t.error)

@@ -11,6 +11,10 @@ one gateway; `bot.limits_redis.RedisBackend`, shared by several gateways):
 - slots (`open_slot`/`close_slot`): at most `count` held at once (open sockets), each a lease
   that its gateway renews, so a crashed gateway's sockets stop counting when they expire.
 
+A refused rate is remembered in memory until its wait is over (`known_wait`): a flood's repeats
+are answered without asking the backend, and the web chat answers them with a bare 429. Only
+more use can lengthen a wait, so a remembered refusal never refuses what the backend would allow.
+
 A limiter never stops customers being served: when Redis fails, that check is made in memory
 instead, the outage is logged once, and Redis is tried again a few seconds later."""
 from __future__ import annotations
@@ -173,6 +177,7 @@ class Limiter:
         self.clock = clock
         self._redis_down_until = 0.0
         self._open: dict[str, Slot] = {}
+        self._refused: OrderedDict[tuple[str, ...], float] = OrderedDict()  # checks -> refused until
 
     @property
     def backend_name(self) -> str:
@@ -215,7 +220,33 @@ class Limiter:
         """0 when every check allows one more (and each is counted), else the seconds until
         all would (and none is counted)."""
         active, now = self._on(checks), self.clock()
-        return await self._call(lambda backend: backend.allow(active, now)) if active else 0.0
+        if not active:
+            return 0.0
+        remembered = self.known_wait(*active)
+        if remembered > 0:
+            return remembered
+        wait = await self._call(lambda backend: backend.allow(active, now))
+        if wait > EPSILON:
+            self._refused[_refusal_key(active)] = now + wait
+            while len(self._refused) > MAX_KEYS:
+                self._refused.popitem(last=False)
+        return wait
+
+    def known_wait(self, *checks: Check) -> float:
+        """The rest of a wait this gateway was already told for exactly these checks (0: none),
+        from memory alone: cheap enough to answer a flood with."""
+        active = self._on(checks)
+        if not active or not self._refused:
+            return 0.0
+        key = _refusal_key(active)
+        until = self._refused.get(key)
+        if until is None:
+            return 0.0
+        wait = until - self.clock()
+        if wait <= EPSILON:
+            del self._refused[key]
+            return 0.0
+        return wait
 
     async def failure_wait(self, *checks: Check) -> float:
         """Seconds until another attempt may be made (0: now)."""
@@ -264,3 +295,7 @@ class Limiter:
                 await self.shared.renew_slots(shared, self.clock(), LEASE_SECONDS)
             except Exception as error:
                 self._redis_failed(error)
+
+
+def _refusal_key(checks: Sequence[Check]) -> tuple[str, ...]:
+    return tuple(f"{limit.name}:{key}" for limit, key in checks)

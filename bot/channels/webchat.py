@@ -22,12 +22,15 @@ logger = logging.getLogger(__name__)
 CHANNEL = "webchat"
 
 
-async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+async def chat_socket(request: web.Request) -> web.StreamResponse:
     if not origin_allowed(request, request.app[SETTINGS].allowed_origins, required=True):
         raise web.HTTPForbidden(text="cross-site WebSocket refused")
     # Every socket counts (a reload resumes a chat and reads its transcript), then its place
     # among the address's open sockets.
     limiter, address = request.app[LIMITER], limit_key(client_address(request))
+    repeat = limiter.known_wait((limiter.connects, address))
+    if repeat > 0:  # refused already, with the polite frame: a flood's repeats get a bare 429
+        return web.Response(status=429, headers={"Retry-After": str(math.ceil(repeat))})
     slot = None
     if await limiter.allow((limiter.connects, address)) <= 0:
         slot = await limiter.open_slot(limiter.sockets, address)

@@ -95,6 +95,21 @@ async def test_a_refused_check_costs_nothing_on_the_other_limit(limiter: Limiter
     assert await limiter.allow(address, (limiter.chat_messages, "c_three")) > 0
 
 
+async def test_a_refusal_is_remembered_until_its_wait_is_over_and_never_longer(limiter: Limiter) -> None:
+    """A flood's repeats are answered from memory; the memory never outlasts the real wait."""
+    check = (limiter.address_messages, "198.51.100.9")
+    for _ in range(4):
+        assert await limiter.allow(check) == 0
+    wait = await limiter.allow(check)
+    assert wait > 0 and limiter.known_wait(check) == pytest.approx(wait)
+    assert limiter.known_wait((limiter.address_messages, "198.51.100.10")) == 0, "another address is not refused"
+    limiter.now[0] += wait / 2  # type: ignore[attr-defined]
+    assert await limiter.allow(check) == pytest.approx(wait / 2), "a repeat is told the rest of the wait"
+    limiter.now[0] += wait / 2 + 0.001  # type: ignore[attr-defined]
+    assert limiter.known_wait(check) == 0
+    assert await limiter.allow(check) == 0, "once the wait is over the backend decides again"
+
+
 async def test_failures_pause_until_the_oldest_is_old_enough(limiter: Limiter) -> None:
     check = (limiter.signin_address, "198.51.100.7")
     for minute in range(3):
@@ -232,6 +247,22 @@ async def test_reconnects_count_too_so_resuming_chats_cannot_flood(limited_gatew
     await again.close()
     refused = await refused_socket(gateway, f"/ws/chat?resume={first['resume']}")
     assert refused["code"] == "too_many_chats"
+    assert await count(sessions, Conversation) == 1
+
+
+async def test_a_flood_of_sockets_after_the_polite_refusal_gets_a_bare_429(limited_gateway, sessions) -> None:
+    """The first refused socket hears why; its repeats inside the wait cost the gateway no
+    upgrade, no backend call and no row."""
+    gateway = await limited_gateway(connects_per_minute=1)
+    ws = await gateway.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+    assert (await ws.receive_json())["type"] == "hello"
+    await ws.close()
+    assert (await refused_socket(gateway))["code"] == "too_many_chats"
+    for _ in range(20):
+        response = await gateway.get("/ws/chat", headers={
+            "Origin": ORIGIN, "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+        assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
     assert await count(sessions, Conversation) == 1
 
 
