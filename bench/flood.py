@@ -37,6 +37,7 @@ CUSTOMERS = 50
 FLOODER = "127.0.0.2"
 TARGET_RATIO = 1.25
 BLOCK_SECONDS = 20.0  # quiet and flood blocks alternate, about this long each
+MIN_SECONDS = 40.0  # of each kind at least: a p95 from fewer than ~600 turns swings too much
 FLOOD_WORKERS = 64  # sockets the flooder keeps trying at once
 FLOOD_MESSAGES = 5  # messages sent at once on each socket it gets
 FLOOD_MAX_SOCKETS = 50_000  # the flood's bound in count (its bound in time is the block)
@@ -164,7 +165,7 @@ async def _flood_process(ws_url: str, seconds: float) -> asyncio.subprocess.Proc
 async def measure(stack: Stack, settings: BenchSettings) -> dict[str, Any]:
     probe = await warm_up(stack, settings, lambda i: f"127.0.2.{i + 1}")
     ws_url = f"{stack.gateway_url}/ws/chat"
-    pairs, window = blocks(settings.seconds)
+    pairs, window = blocks(max(settings.seconds, MIN_SECONDS))
     quiet_turns: list[Turn] = []
     flood_turns: list[Turn] = []
     floods: list[dict[str, Any]] = []
@@ -214,6 +215,7 @@ def run_flood(settings: BenchSettings) -> dict[str, Any]:
             stack.stop()
     figures["layout"] = options.describe()
     figures["limits_in"] = "redis" if redis else "memory"
+    figures["flood_rate"] = FLOOD_RATE
     return figures
 
 

@@ -196,8 +196,9 @@ def _flood(flood: dict[str, Any]) -> list[str]:
         "## Flood from one address", "",
         f"Layout: {flood['layout']}; shipped limits, counted in {flood['limits_in']}. {quiet['customers']} customers "
         f"typing every {quiet['think_seconds']:g} s, each from its own loopback address, in {quiet['blocks']} "
-        "quiet and as many flood blocks, alternating; in the flood blocks 127.0.0.2 opens sockets and sends "
-        "messages as fast as it can from a process of its own.", "",
+        "quiet and as many flood blocks, alternating; in the flood blocks 127.0.0.2 opens "
+        f"{flood.get('flood_rate', 500)} sockets a second and sends 5 messages on each it gets, from a niced process "
+        "of its own.", "",
         "| customers | p50 ms | p95 ms | p99 ms | messages | errors |", "|---|---|---|---|---|---|",
     ]
     for name, figures in (("quiet", quiet), ("flood", flooded)):

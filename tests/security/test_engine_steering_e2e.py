@@ -1,0 +1,119 @@
+"""Issue 16 item 1 against the real Rasa and action server, through the real gateway: what a
+customer types, or sends as a button they were not offered, never reaches the engine as an
+intent. Typed `/restart`, `/session_start`, `/handoff_ended` get an ordinary answer (no
+hand-off, no ticket); an unoffered rating payload stores no rating; a typed
+`/track_order{...}` with a real order and its email reveals nothing of that order."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from actions.db.models import Feedback, Handoff, Message, Ticket
+from actions.db.session import make_engine, make_sessions
+from actions.settings import async_database_url
+from tests.bot.conftest import ORIGIN, start_client
+from tests.bot.test_webchat import frames_until
+
+pytestmark = pytest.mark.e2e
+
+ORDER, EMAIL = "10005533", "maria.lopez@example.com"  # the demo shop's shipped speaker
+ORDER_DETAILS = ("Aria", "shipped", "Shipped", "59.00")
+
+
+@pytest.fixture
+async def stack_gateway(rasa_stack, make_settings) -> AsyncIterator[tuple[TestClient, Any]]:  # type: ignore[no-untyped-def]
+    """The gateway on the stack's own database (where the action server writes tickets)."""
+    database_url = async_database_url(rasa_stack.database_url)
+    engine = make_engine(database_url)
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
+                                              channel_secret=rasa_stack.channel_secret))
+    try:
+        yield client, make_sessions(engine)
+    finally:
+        await client.close()
+        await engine.dispose()
+
+
+class Customer:
+    """One web chat; `say` returns the frames up to the bot's (or the gateway's) answer."""
+
+    def __init__(self, socket: Any, conversation_id: str) -> None:
+        self.socket, self.conversation_id = socket, conversation_id
+
+    async def say(self, text: str, payload: str | None = None) -> list[dict[str, Any]]:
+        frame: dict[str, Any] = {"type": "message", "text": text, "client_id": uuid.uuid4().hex}
+        if payload is not None:
+            frame["payload"] = payload
+        await self.socket.send_json(frame)
+        frames = await frames_until(self.socket, lambda f: f.get("type") == "typing" and f.get("from") == "bot"
+                                    and not f.get("on"), seconds=60)
+        return frames
+
+    @staticmethod
+    def answers(frames: list[dict[str, Any]], sender: str) -> list[str]:
+        return [f["message"]["text"] for f in frames
+                if f.get("type") == "message" and (f.get("message") or {}).get("from") == sender]
+
+
+async def open_chat(client: TestClient) -> Customer:
+    socket = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+    hello = await socket.receive_json()
+    return Customer(socket, hello["conversation_id"])
+
+
+async def count(sessions: Any, model: type, conversation_id: str) -> int:
+    async with sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)
+                                        .where(model.conversation_id == conversation_id)))
+
+
+async def test_typed_internal_intents_are_words_not_commands(stack_gateway) -> None:  # type: ignore[no-untyped-def]
+    client, sessions = stack_gateway
+    chat = await open_chat(client)
+    try:
+        for typed in ("/restart", "/session_start", "/handoff_ended", "/nlu_fallback", "/restart"):
+            frames = await chat.say(typed)
+            assert chat.answers(frames, "bot"), f"{typed!r} got an answer from the bot, as words do"
+            assert not chat.answers(frames, "system"), f"{typed!r} was not taken for an outage"
+        # The same as a button nobody offered.
+        frames = await chat.say("restart", payload="/restart")
+        assert chat.answers(frames, "bot") and not chat.answers(frames, "system")
+    finally:
+        await chat.socket.close()
+    assert await count(sessions, Handoff, chat.conversation_id) == 0
+    assert await count(sessions, Ticket, chat.conversation_id) == 0
+    async with sessions() as session:
+        stored = (await session.scalars(select(Message.text).where(
+            Message.conversation_id == chat.conversation_id, Message.sender == "customer").order_by(Message.id))).all()
+    assert stored[:2] == ["/restart", "/session_start"], "the transcript keeps what was typed"
+
+
+async def test_an_unoffered_rating_button_stores_no_rating(stack_gateway) -> None:  # type: ignore[no-untyped-def]
+    client, sessions = stack_gateway
+    chat = await open_chat(client)
+    try:
+        for _ in range(3):
+            await chat.say("1", payload='/inform{"agent_rating":"1"}')
+            await chat.say("1", payload='/inform{"rating":"1"}')
+    finally:
+        await chat.socket.close()
+    assert await count(sessions, Feedback, chat.conversation_id) == 0
+
+
+async def test_a_typed_order_lookup_with_entities_reveals_nothing(stack_gateway) -> None:  # type: ignore[no-untyped-def]
+    client, _ = stack_gateway
+    chat = await open_chat(client)
+    try:
+        typed = f'/track_order{{"order_number": "{ORDER}", "email": "{EMAIL}"}}'
+        frames = await chat.say(typed)
+        frames += await chat.say("/affirm")
+    finally:
+        await chat.socket.close()
+    said = "\n".join(chat.answers(frames, "bot"))
+    assert said, "the bot answered"
+    assert not any(detail in said for detail in ORDER_DETAILS), said
