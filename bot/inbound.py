@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Any
 
 # Rasa's own intents and ours that mean "the system says so", never "the customer says so".
@@ -39,7 +39,7 @@ def offered_payloads(turn: Iterable[list[dict[str, Any]] | None]) -> set[str]:
             if isinstance(button, dict) and button.get("payload")}
 
 
-def accepted(payload: str | None, offered: set[str]) -> str | None:
+def accepted(payload: str | None, offered: Set[str]) -> str | None:
     """The payload when the bot offered it in its latest turn and it is no internal intent."""
     if payload is None or payload not in offered:
         return None

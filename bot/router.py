@@ -8,6 +8,7 @@ and a queue entry (and, with no agent online, a ticket) makes sure someone does.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any, Callable
 
 import datetime as dt
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
 HANDOFF_ENDED = "/handoff_ended"  # only ever sent by hand_back, never from a customer
+MAX_REMEMBERED_OFFERS = 50_000  # conversations whose latest bot turn's buttons are kept here
 
 
 class Router:
@@ -53,6 +55,11 @@ class Router:
         self.company = company
         self.on_queue_change = on_queue_change
         self.clock = clock
+        # The buttons of each conversation's latest bot turn, as this gateway stored them, so a
+        # button press needs no query (one per press was a fifth of the gateway's own time per
+        # message). A conversation not here is looked up in the transcript. Exact while one
+        # gateway carries a conversation, as today; several gateways (issue 18) must share it.
+        self._offers: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     async def new_conversation(self, channel: str, resume_for: dt.timedelta) -> store.NewChat:
         """A new chat's conversation, on the per-message path (each attempt a fresh id)."""
@@ -97,6 +104,7 @@ class Router:
             )
             return
         message, mode, channel = stored.line, stored.mode, stored.channel
+        self._remember_offers(conversation_id, frozenset(), new_turn=True)
         frame = store.message_frame(message)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
         await self.hub.to_watchers(
@@ -113,7 +121,10 @@ class Router:
             async with self.engine.connect() as connection:
                 return await store.latest_bot_turn(connection, conversation_id)
 
-        found = inbound.accepted(payload, inbound.offered_payloads(await retry_if_reconnected(read)))
+        offered = self._offers.get(conversation_id)
+        if offered is None:
+            offered = frozenset(inbound.offered_payloads(await retry_if_reconnected(read)))
+        found = inbound.accepted(payload, offered)
         if found is None:
             logger.info("a button payload not offered in conversation %s was routed as text", conversation_id)
         return found
@@ -176,7 +187,23 @@ class Router:
             async with self.engine.begin() as connection:
                 return await store.insert_lines(connection, store.bot_rows(conversation_id, lines))
 
-        return await retry_if_reconnected(store_them)
+        stored = await retry_if_reconnected(store_them)
+        self._remember_offers(conversation_id, frozenset(inbound.offered_payloads(b for _, b in lines)))
+        return stored
+
+    def _remember_offers(self, conversation_id: str, payloads: frozenset[str], *, new_turn: bool = False) -> None:
+        """A customer line starts a new turn (nothing offered yet); the bot's lines add their
+        buttons to it. Bot lines of a conversation not remembered change nothing (unknown)."""
+        offers = self._offers
+        if new_turn:
+            offers[conversation_id] = payloads
+        elif conversation_id in offers:
+            offers[conversation_id] = offers[conversation_id] | payloads
+        else:
+            return
+        offers.move_to_end(conversation_id)
+        if len(offers) > MAX_REMEMBERED_OFFERS:
+            offers.popitem(last=False)
 
     async def say(self, conversation_id: str, sender: str, text: str, agent_name: str | None = None) -> None:
         async with self.sessions.begin() as session:

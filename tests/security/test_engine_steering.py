@@ -119,6 +119,29 @@ async def test_a_button_counts_only_when_the_latest_bot_turn_offered_it(client, 
     assert payloads == [None, None, "/affirm", None, None, None], "only the accepted payload is stored"
 
 
+async def test_a_gateway_that_restarted_reads_the_offer_from_the_transcript(
+    client, rasa, sessions, database_url: str, make_settings
+) -> None:  # type: ignore[no-untyped-def]
+    """The latest turn's buttons are remembered by the gateway that stored them; another one
+    (a restart, a reconnect elsewhere) reads them from the transcript, with the same answer."""
+    recorder, rasa_url = rasa
+    ws, conversation_id = await chat(client)
+    await say(ws, "offer", "a")
+    await ws.close()
+    second = await start_client(make_settings(database_url, rasa_url))
+    try:
+        async with second.ws_connect("/ws/chat", headers={"Origin": ORIGIN}) as other:
+            await other.receive_json()
+        router = second.app[ROUTER]
+        assert conversation_id not in router._offers  # a gateway that never saw this chat
+        await router.customer_message(conversation_id, "Yes, please", payload="/affirm", client_id="b")
+        assert recorder.received[-1] == "/affirm", "the offer was read from the transcript"
+        await router.customer_message(conversation_id, "Yes, please", payload="/affirm", client_id="c")
+        assert recorder.received[-1] == "Yes, please", "and is spent once the customer has answered"
+    finally:
+        await second.close()
+
+
 async def test_a_button_offered_in_another_conversation_is_words_here(client, rasa) -> None:
     recorder, _ = rasa
     other, _ = await chat(client)
