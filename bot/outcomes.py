@@ -131,10 +131,14 @@ def _first_line(summary: Any) -> int | None:
 async def back_to_bot(connection: AsyncConnection, handoff: Returnable) -> bool:
     """The bot answers again: the hand-off ends (end_reason "bot_back"), the conversation is
     the bot's, and its lines since the fault wait for the bot again. Only while no person has
-    claimed it: False when one has (or another gateway did this first)."""
+    claimed it: False when one has, when the bot itself asked for a person meanwhile, or when
+    another gateway did this first."""
     ended = await connection.execute(
         update(_handoffs)
-        .where(_handoffs.c.id == handoff.handoff_id, _handoffs.c.status == "waiting")
+        # Still waiting, and still for the fault: the probe's turn may have been the bot itself
+        # asking for a person, which turns this hand-off into its own (one open per conversation).
+        .where(_handoffs.c.id == handoff.handoff_id, _handoffs.c.status == "waiting",
+               _handoffs.c.reason == "bot_unavailable")
         .values(status="ended", end_reason="bot_back", ended_at=utcnow())
     )
     if ended.rowcount != 1:  # type: ignore[attr-defined]

@@ -195,3 +195,29 @@ async def test_the_running_gateway_notices_the_fault_clearing(
     finally:
         await client.close()
     assert bot_texts(frames) == ["You said my order is late", "You said hello?"]
+
+
+def test_lines_stored_before_outcomes_were_kept_are_not_sent_again(tmp_path) -> None:
+    """Migration 0005: an old transcript is not answered anew (its lines become "migrated");
+    and it goes back down and up again."""
+    import sqlite3
+
+    from alembic import command
+
+    from actions.db.migrate import alembic_config
+    from actions.settings import async_database_url
+
+    path = tmp_path / "old.db"
+    config = alembic_config(async_database_url(f"sqlite:///{path}"), configure_logging=False)
+    command.upgrade(config, "0004")
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO conversations (id, channel, mode, created_at, updated_at) "
+                   "VALUES ('c_old', 'webchat', 'bot', '2026-01-01', '2026-01-01')")
+        db.executemany("INSERT INTO messages (conversation_id, sender, text, buttons, created_at) "
+                       "VALUES ('c_old', ?, ?, '[]', '2026-01-01')", [("customer", "hi"), ("bot", "Hello!")])
+    command.upgrade(config, "0005")
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT sender, outcome FROM messages ORDER BY id").fetchall() == [
+            ("customer", "migrated"), ("bot", None)]
+    command.downgrade(config, "0004")
+    command.upgrade(config, "head")
