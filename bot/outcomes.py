@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, func, select, update
+from sqlalchemy import Table, and_, bindparam, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
@@ -22,7 +22,9 @@ _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _handoffs: Table = Handoff.__table__  # type: ignore[assignment]
 _tickets: Table = Ticket.__table__  # type: ignore[assignment]
 
-_PENDING = and_(_messages.c.sender == "customer", _messages.c.outcome.is_(None))
+# Spelled as the partial index ix_messages_pending is (no bound parameter), so that both
+# databases know the index covers the query.
+_PENDING = and_(_messages.c.sender == literal_column("'customer'"), _messages.c.outcome.is_(None))
 _WITH_THE_BOT = and_(_conversations.c.id == _messages.c.conversation_id, _conversations.c.mode == "bot")
 _SETTLE = (
     update(_messages)

@@ -6,22 +6,19 @@ again; an update sent again is stored once), then routes it in the background.""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import hmac
 import logging
 import secrets
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message as TelegramMessage, Update
-from telegram.constants import ChatAction, MessageEntityType, MessageLimit
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
 from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.warnings import PTBDeprecationWarning
 
 from actions.db.models import Message
 from bot import inbound, store
@@ -29,6 +26,9 @@ from bot.limits import Limiter
 from bot.router import MAX_TEXT, Router
 from bot.settings import Settings
 from bot.text_input import clean
+from bot.channels.telegram_updates import command_of, describe, implausible, retry_seconds, split_text
+
+__all__ = ["TelegramChannel", "conversation_id", "split_text", "PREFIX", "SECRET_HEADER"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,61 +45,8 @@ async def _nothing() -> None:
     return None
 
 
-def _command(message: TelegramMessage) -> str | None:
-    """The command a message starts with (`/start@northwind_bot now` -> start), as
-    python-telegram-bot's CommandHandler reads it; None for plain text."""
-    entities = message.entities or ()
-    text = message.text or ""
-    if not entities or entities[0].type != MessageEntityType.BOT_COMMAND or entities[0].offset != 0:
-        return None
-    return text[1:entities[0].length].split("@")[0].lower()
-
-
 def conversation_id(chat_id: int) -> str:
     return f"{PREFIX}{chat_id}"
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Telegram takes at most 4096 characters a message: cut at line ends, else at spaces."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    return parts + [text] if text or not parts else parts
-
-
-def describe(update: Update) -> str:
-    message = update.effective_message
-    for kind in ("photo", "sticker", "voice", "audio", "video", "video_note", "document", "animation",
-                 "location", "contact", "poll"):
-        if message is not None and getattr(message, kind, None):
-            return kind.replace("_", " ")
-    return "message"
-
-
-def _implausible(update: Update) -> str:
-    """What the handlers rely on and python-telegram-bot does not check: a chat with an
-    integer id, and text and button data that are strings."""
-    chat, message, query = update.effective_chat, update.effective_message, update.callback_query
-    if chat is None or not isinstance(chat.id, int) or isinstance(chat.id, bool):
-        return "no chat with an integer id"
-    if message is not None and not isinstance(message.text or "", str):
-        return "text that is not a string"
-    if query is not None and not isinstance(query.data or "", str):
-        return "button data that is not a string"
-    return ""
 
 
 class TelegramChannel:
@@ -177,7 +124,7 @@ class TelegramChannel:
             except Exception as error:  # parsing only: wrong types raise all sorts of errors
                 problem = f"not an update ({type(error).__name__})"
             else:
-                problem = _implausible(update)
+                problem = implausible(update)
                 if not problem:
                     return update
         logger.warning("Telegram webhook body refused: %s", problem)
@@ -207,7 +154,7 @@ class TelegramChannel:
                 self.router.say, conversation, "system",
                 self.router.texts.say("utter_gateway_unsupported_message", kind=kind),
             )
-        command = _command(message)
+        command = command_of(message)
         if command is not None and command not in COMMANDS:
             command = "help"  # a command this bot does not know: what it can do
         accepted = await self.router.accept(
@@ -235,8 +182,8 @@ class TelegramChannel:
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Long polling: python-telegram-bot hands over each update, one at a time."""
-        if _implausible(update):
-            logger.warning("Telegram update ignored: %s", _implausible(update))
+        if implausible(update):
+            logger.warning("Telegram update ignored: %s", implausible(update))
             return
         await (await self._accept(update))()
 
