@@ -1,5 +1,5 @@
 """A small stand-in for Rasa's REST channel (engine/channel.py) where the real stack is
-overkill: it answers "You said <message>", once per message id (the same id again gets the
+overkill: it answers "You said <message>" (with a button to "offer"), once per message id (the same id again gets the
 same replies, as engine/channel.py does), and can hold messages unanswered, as a Rasa busy
 when the gateway dies. It listens on a chosen port, so a gateway can be pointed at it before
 it runs (a refused connection) and find it there later."""
@@ -55,7 +55,9 @@ class RasaStandIn:
         if message_id is not None and (sender, message_id) in self._answers:
             return web.json_response(self._answers[(sender, message_id)])
         self.turns.append((sender, message_id))
-        replies = [{"recipient_id": sender, "text": f"You said {body['message']}"}]
+        replies: list[dict[str, Any]] = [{"recipient_id": sender, "text": f"You said {body['message']}"}]
+        if body["message"] == "offer":
+            replies[0]["buttons"] = [{"title": "Yes, please", "payload": "/affirm"}]
         if message_id is not None:
             self._answers[(sender, message_id)] = replies
         return web.json_response(replies)

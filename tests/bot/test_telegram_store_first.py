@@ -149,9 +149,12 @@ async def test_long_polling_takes_the_same_path(sessions, database_url, make_set
         await standin.wait_for(lambda p: p.get("text") == "You said /greet")
         standin.text(CHAT, "/unknown")
         await standin.wait_for(lambda p: p.get("text") == "You said /help")
-        standin.text(CHAT, "my order is late")
-        await standin.wait_for(lambda p: p.get("text") == "You said my order is late")
+        standin.text(CHAT, "offer")
+        offered = await standin.wait_for(lambda p: p.get("text") == "You said offer")
+        standin.press(CHAT, offered, "Yes, please")
+        await standin.wait_for(lambda p: p.get("text") == "You said /affirm")
     finally:
         await client.close()
     assert [(text, outcome) for text, _, outcome in await customer_lines(sessions)] == [
-        ("/start", "bot"), ("/unknown", "bot"), ("my order is late", "bot")]
+        ("/start", "bot"), ("/unknown", "bot"), ("offer", "bot"), ("Yes, please", "bot")]
+    assert standin.count("answerCallbackQuery") == 1 and standin.count("editMessageReplyMarkup") == 1
