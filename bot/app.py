@@ -100,7 +100,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     else:
         logger.info("Telegram channel off (no TELEGRAM_TOKEN)")
     # After the channels: a line answered again may have to be sent on Telegram.
-    app[REDRIVER] = Redriver(router, every=settings.redrive_seconds, older_than=settings.redrive_after_seconds)
+    app[REDRIVER] = Redriver(router, every=settings.redrive_seconds, older_than=settings.redrive_after_seconds,
+                             max_age_hours=settings.redrive_max_age_hours)
     async with running(app[REDRIVER]):
         yield
     if telegram is not None:

@@ -31,12 +31,14 @@ _SETTLE = (
     .where(_messages.c.id == bindparam("line_id"), _messages.c.outcome.is_(None))
     .values(outcome=bindparam("outcome"))
 )
-# The oldest line of one conversation still waiting for the bot, stored before `before`.
+# Lines stored in a window: not too young (their answer may still be on its way), not too old
+# (the customer has long moved on; the line stays in the transcript for people to read).
+_IN_WINDOW = and_(_messages.c.created_at < bindparam("before"), _messages.c.created_at >= bindparam("not_before"))
+# The oldest line of one conversation still waiting for the bot, in the window.
 _NEXT_PENDING = (
     select(_messages.c.id, _messages.c.text, _messages.c.payload, _conversations.c.channel)
     .select_from(_messages.join(_conversations, _WITH_THE_BOT))
-    .where(_PENDING, _messages.c.conversation_id == bindparam("conversation_id"),
-           _messages.c.created_at < bindparam("before"))
+    .where(_PENDING, _messages.c.conversation_id == bindparam("conversation_id"), _IN_WINDOW)
     .order_by(_messages.c.id)
     .limit(1)
 )
@@ -49,7 +51,7 @@ _LINE = (
 _WAITING_CONVERSATIONS = (
     select(_messages.c.conversation_id, func.min(_messages.c.id).label("first"))
     .select_from(_messages.join(_conversations, _WITH_THE_BOT))
-    .where(_PENDING, _messages.c.created_at < bindparam("before"))
+    .where(_PENDING, _IN_WINDOW)
     .group_by(_messages.c.conversation_id)
     .order_by(func.min(_messages.c.id))
     .limit(bindparam("limit"))
@@ -100,8 +102,17 @@ async def settle(connection: AsyncConnection, line_id: int, outcome: str) -> boo
     return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
 
 
-async def next_pending(connection: AsyncConnection, conversation_id: str, before: dt.datetime) -> Pending | None:
-    row = (await connection.execute(_NEXT_PENDING, {"conversation_id": conversation_id, "before": before})).first()
+@dataclass(frozen=True)
+class Window:
+    """Which waiting lines a pass sends again: stored in [not_before, before)."""
+
+    not_before: dt.datetime
+    before: dt.datetime
+
+
+async def next_pending(connection: AsyncConnection, conversation_id: str, window: Window) -> Pending | None:
+    params = {"conversation_id": conversation_id, "before": window.before, "not_before": window.not_before}
+    row = (await connection.execute(_NEXT_PENDING, params)).first()
     if row is None:
         return None
     return Pending(row.id, conversation_id, row.text, row.payload, row.channel)
@@ -113,10 +124,11 @@ async def line(connection: AsyncConnection, line_id: int) -> tuple[str, str | No
     return None if row is None else (row.text, row.payload, row.channel)
 
 
-async def waiting_conversations(connection: AsyncConnection, before: dt.datetime, limit: int) -> list[str]:
-    """Conversations with the bot holding a line stored before `before` and without outcome,
-    the longest waiting first."""
-    result = await connection.execute(_WAITING_CONVERSATIONS, {"before": before, "limit": limit})
+async def waiting_conversations(connection: AsyncConnection, window: Window, limit: int) -> list[str]:
+    """Conversations with the bot holding a line stored in `window` and without outcome, the
+    longest waiting first."""
+    params = {"before": window.before, "not_before": window.not_before, "limit": limit}
+    result = await connection.execute(_WAITING_CONVERSATIONS, params)
     return [row.conversation_id for row in result]
 
 

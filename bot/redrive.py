@@ -33,12 +33,14 @@ MAX_BACKOFF = 120.0
 
 
 class Redriver:
-    def __init__(self, router: Router, *, every: float, older_than: float) -> None:
+    def __init__(self, router: Router, *, every: float, older_than: float, max_age_hours: float = 24.0) -> None:
         """`every`: seconds between passes (0: only the pass at start). `older_than`: seconds
-        a line waits before a pass (other than the first) sends it again."""
+        a line waits before a pass (other than the first) sends it again. `max_age_hours`: an
+        older line is not answered any more (0: every line is)."""
         self.router = router
         self.every = every
         self.older_than = dt.timedelta(seconds=older_than)
+        self.max_age = dt.timedelta(hours=max_age_hours) if max_age_hours > 0 else None
         self.first_pass_done = asyncio.Event()
         self._backoff = 0.0
         self._next_try = 0.0
@@ -65,11 +67,11 @@ class Redriver:
     async def redrive(self, older_than: dt.timedelta = dt.timedelta(0)) -> int:
         """Answer the waiting lines of every conversation with the bot. Returns how many
         conversations it went through."""
-        before = utcnow() - older_than
+        window = self._window(older_than)
 
         async def find(_first_attempt: bool) -> list[str]:
             async with self.router.engine.connect() as connection:
-                return await outcomes.waiting_conversations(connection, before, BATCH)
+                return await outcomes.waiting_conversations(connection, window, BATCH)
 
         conversations = await retry_if_reconnected(find)
         if conversations:
@@ -78,22 +80,27 @@ class Redriver:
 
         async def one(conversation_id: str) -> None:
             async with gate:
-                await self.drain(conversation_id, before)
+                await self.drain(conversation_id, window)
 
         await asyncio.gather(*(one(c) for c in conversations))
         return len(conversations)
 
-    async def drain(self, conversation_id: str, before: dt.datetime | None = None) -> None:
-        """Send one conversation's waiting lines stored before `before` (default: now) to the
-        bot, oldest first, while it stays with the bot. An error in one conversation never
-        stops another."""
-        before = before or utcnow()
+    def _window(self, older_than: dt.timedelta) -> outcomes.Window:
+        now = utcnow()
+        return outcomes.Window(now - self.max_age if self.max_age else dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                               now - older_than)
+
+    async def drain(self, conversation_id: str, window: outcomes.Window | None = None) -> None:
+        """Send one conversation's waiting lines in `window` (default: up to now) to the bot,
+        oldest first, while it stays with the bot. An error in one conversation never stops
+        another."""
+        window = window or self._window(dt.timedelta(0))
         done: set[int] = set()
         try:
             while True:
                 async def read(_first_attempt: bool) -> outcomes.Pending | None:
                     async with self.router.engine.connect() as connection:
-                        return await outcomes.next_pending(connection, conversation_id, before)
+                        return await outcomes.next_pending(connection, conversation_id, window)
 
                 line = await retry_if_reconnected(read)
                 if line is None or line.id in done:

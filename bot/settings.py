@@ -88,9 +88,10 @@ class Settings:
     retention_days: int = 0  # 0: conversations are kept until erased one by one
     # Stored customer lines without an answer are sent to the bot again (bot/redrive.py): all
     # of them when the gateway starts, then every `redrive_seconds` (0: only at start) those
-    # older than `redrive_after_seconds`.
+    # older than `redrive_after_seconds`; none older than `redrive_max_age_hours` (0: no limit).
     redrive_seconds: float = 10.0
     redrive_after_seconds: float = 60.0
+    redrive_max_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -129,6 +130,7 @@ class Settings:
             retention_days=max(0, int(environ.get("RETENTION_DAYS") or "0")),
             redrive_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_SECONDS") or "10")),
             redrive_after_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_AFTER_SECONDS") or "60")),
+            redrive_max_age_hours=max(0.0, float(environ.get("GATEWAY_REDRIVE_MAX_AGE_HOURS") or "24")),
         )
 
 

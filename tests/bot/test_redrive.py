@@ -62,6 +62,9 @@ async def test_lines_left_unanswered_are_answered_once_by_the_next_gateway(
     await ws.close()
     await first.close()
     crashed = await store_pending_line(sessions, chat, "where is my parcel")
+    async with sessions.begin() as session:  # and one from days ago: the customer has moved on
+        session.add(Conversation(id="c_stale", channel="webchat", mode="bot"))
+    await store_pending_line(sessions, "c_stale", "anyone?", age=dt.timedelta(days=2))
 
     # The next gateway answers it when it starts; the widget finds the answer in its history.
     second = await start_client(settings)
@@ -90,6 +93,7 @@ async def test_lines_left_unanswered_are_answered_once_by_the_next_gateway(
         ("where is my parcel", "bot"), ("and my refund", "bot"), ("hello?", "bot")]
     sent = [body["message_id"] for body in rasa.received]
     assert sent == [f"cd-{crashed}", f"cd-{older}", f"cd-{younger}"], "each line sent once, none twice"
+    assert await lines(sessions, "c_stale") == [("customer", "anyone?", None)], "left for people to read"
 
 
 async def test_a_line_answered_twice_at_once_is_stored_and_shown_once(sessions, database_url, make_settings, rasa) -> None:
