@@ -16,7 +16,7 @@ from actions.company import load_company
 from actions.db.session import make_engine, make_sessions
 from actions.settings import PROJECT_ROOT
 from bot import api, reports
-from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, ROUTER, SESSIONS, SETTINGS, TELEGRAM
+from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket
 from bot.console import admin_api, views
 from bot.console.hygiene import session_sweeper
@@ -26,6 +26,7 @@ from bot.hub import Hub
 from bot.limits import LEASE_SECONDS, Limiter
 from bot.privacy import views as privacy
 from bot.rasa_client import RasaClient
+from bot.redrive import Redriver, running
 from bot.router import Router
 from bot.hardening import hide_server_banner, neutral_server_name, security_headers
 from bot.security import edge_checks
@@ -98,7 +99,11 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[TELEGRAM] = telegram
     else:
         logger.info("Telegram channel off (no TELEGRAM_TOKEN)")
-    yield
+    # After the channels: a line answered again may have to be sent on Telegram.
+    app[REDRIVER] = Redriver(router, every=settings.redrive_seconds, older_than=settings.redrive_after_seconds,
+                             max_age_hours=settings.redrive_max_age_hours)
+    async with running(app[REDRIVER]):
+        yield
     if telegram is not None:
         await telegram.stop()
     await hub.close_all()

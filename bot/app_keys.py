@@ -8,6 +8,7 @@ from bot.console.desk import Desk
 from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
 from bot.limits import Limiter
+from bot.redrive import Redriver
 from bot.router import Router
 from bot.settings import Settings
 
@@ -21,3 +22,4 @@ PASSWORDS = web.AppKey("passwords", PasswordChecker)
 CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set
 TRACKER_ENGINE = web.AppKey("tracker_engine", AsyncEngine)  # Rasa's tracker store, when TRACKER_STORE_URL is set
+REDRIVER = web.AppKey("redriver", Redriver)  # answers stored lines left without an answer

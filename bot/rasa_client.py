@@ -164,9 +164,14 @@ class RasaClient:
             timer.cancel()
             let_go()
 
-    async def send(self, sender: str, message: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """The bot's replies to one message (empty while the conversation is paused)."""
-        body = {"sender": sender, "message": message, "metadata": metadata}
+    async def send(self, sender: str, message: str, metadata: dict[str, Any],
+                   message_id: str | None = None) -> list[dict[str, Any]]:
+        """The bot's replies to one message (empty while the conversation is paused). With a
+        `message_id`, Rasa answers it once: sent again, it gives the same replies back
+        (engine/channel.py)."""
+        body: dict[str, Any] = {"sender": sender, "message": message, "metadata": metadata}
+        if message_id is not None:
+            body["message_id"] = message_id
         replies = await self._post(sender, "/webhooks/rest/webhook", "a message", json=body,
                                    headers=self._channel_headers)
         if not isinstance(replies, list):

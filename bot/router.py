@@ -4,7 +4,9 @@ Every inbound message is written to the transcript before anything else happens.
 mode it goes to Rasa and the replies are stored and delivered; when the bot has handed the
 conversation to a person (a waiting hand-off row), the conversation becomes queued and
 messages go to the agents only. If Rasa fails, the customer is told a person will follow up
-and a queue entry (and, with no agent online, a ticket) makes sure someone does."""
+and a queue entry (and, with no agent online, a ticket) makes sure someone does; when the fault
+clears first, bot/redrive.py gives the conversation back to the bot. Each customer line gets
+its outcome (bot/outcomes.py) in the transaction that stores its answer or hands it over."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +14,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 import datetime as dt
+from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from actions.company import Company
@@ -20,7 +23,7 @@ from actions.db.models import Conversation, Handoff, utcnow
 from actions.db.session import autocommit, retry_if_reconnected
 from actions.handoff import HANDOFF_SIGNAL
 from actions.triage import describe_deadline, prioritise, promised_response_at
-from bot import inbound, store
+from bot import inbound, outcomes, store
 from bot.hub import Hub
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.texts import Texts
@@ -30,6 +33,19 @@ logger = logging.getLogger(__name__)
 MAX_TEXT = 2000
 HANDOFF_ENDED = "/handoff_ended"  # only ever sent by hand_back, never from a customer
 MAX_REMEMBERED_OFFERS = 50_000  # conversations whose latest bot turn's buttons are kept here
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A stored customer line and what the bot reads of it (its checked payload, or its words)."""
+
+    conversation_id: str
+    stored: store.Inbound
+    for_bot: str
+
+
+def _message_id(line_id: int | None) -> str | None:
+    return None if line_id is None else outcomes.message_id(line_id)
 
 
 class Router:
@@ -49,6 +65,8 @@ class Router:
         # The per-message paths: Core statements on `engine` (made without a ping per
         # checkout; they retry on a lost connection instead), autocommit on PostgreSQL.
         self.engine = autocommit(engine)
+        # A line's outcome and its answer are one unit of work: a real transaction.
+        self.transactions = engine
         self.rasa = rasa
         self.hub = hub
         self.texts = texts
@@ -83,6 +101,16 @@ class Router:
         pressed; it counts only if the bot offered it in its latest turn (bot/inbound.py).
         `command`: the channel's own mapping of a command to an intent (Telegram's /start).
         `client`: a key for the sender's address or chat, for the actions' guessing limits."""
+        accepted = await self.accept(conversation_id, text, payload=payload, command=command, client_id=client_id)
+        await self.route(accepted, client=client)
+
+    async def accept(
+        self, conversation_id: str, text: str, *, payload: str | None = None, command: str | None = None,
+        client_id: str | None = None,
+    ) -> Accepted:
+        """Store a customer message (or find it, when its client_id was sent before), and
+        nothing else: a channel that must store before it acknowledges (Telegram's webhook)
+        routes it later with `route`. LookupError when the conversation does not exist."""
         if payload is not None:
             payload = await self._offered(conversation_id, payload)
         if command is not None:
@@ -97,23 +125,26 @@ class Router:
         stored = await retry_if_reconnected(store_it)
         if stored is None:
             raise LookupError(conversation_id)
-        if stored.repeated:
-            # A client resending after a reconnect: confirm again, route only once.
-            await self.hub.to_customer(
-                conversation_id, {"type": "message", "message": store.message_frame(stored.line)}
-            )
-            return
-        message, mode, channel = stored.line, stored.mode, stored.channel
-        self._remember_offers(conversation_id, frozenset(), new_turn=True)
-        frame = store.message_frame(message)
+        if not stored.repeated:
+            self._remember_offers(conversation_id, frozenset(), new_turn=True)
+        return Accepted(conversation_id, stored, payload or inbound.as_text(text))
+
+    async def route(self, accepted: Accepted, *, client: str | None = None) -> None:
+        """Echo a stored customer line and send it where its conversation is (the bot, or
+        the agents' queue). A line seen before is only confirmed again: it is routed once."""
+        conversation_id, stored = accepted.conversation_id, accepted.stored
+        frame = store.message_frame(stored.line)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
+        if stored.repeated:
+            return  # a client resending after a reconnect
         await self.hub.to_watchers(
             conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
         )
-        if mode == "bot":
-            await self.ask_bot(conversation_id, payload or inbound.as_text(text), channel, client=client)
+        if stored.mode == "bot":
+            await self.ask_bot(conversation_id, accepted.for_bot, stored.channel, client=client,
+                               line_id=stored.line.id)
         else:
-            await self._queue_changed()
+            await self.queue_changed()
 
     async def _offered(self, conversation_id: str, payload: str) -> str | None:
         """The payload if the bot's latest turn offered it, else None (the words are routed)."""
@@ -129,48 +160,63 @@ class Router:
             logger.info("a button payload not offered in conversation %s was routed as text", conversation_id)
         return found
 
-    async def record_customer_line(self, conversation_id: str, text: str) -> None:
-        """Keep something the customer sent that no one can route (a photo, a sticker)."""
+    async def record_customer_line(self, conversation_id: str, text: str, *, client_id: str | None = None) -> bool:
+        """Keep something the customer sent that no one can route (a photo, a sticker). False
+        when its client_id was stored before (a channel sending it again): nothing new."""
         async with self.sessions.begin() as session:
-            message = await store.add_message(session, conversation_id, "customer", text)
+            if client_id is not None and await store.has_client_id(session, conversation_id, client_id):
+                return False
+            message = await store.add_message(session, conversation_id, "customer", text, outcome="refused",
+                                              client_id=client_id)
         await self._publish(conversation_id, message)
+        return True
 
-    async def ask_bot(self, conversation_id: str, text: str, channel: str, *, client: str | None = None) -> None:
-        """Send `text` (already what the engine may read: see customer_message) to Rasa."""
+    async def ask_bot(self, conversation_id: str, text: str, channel: str, *, client: str | None = None,
+                      line_id: int | None = None) -> None:
+        """Send `text` (already what the engine may read: see customer_message) to Rasa.
+        `line_id`: the customer line it comes from (none for the gateway's own /handoff_ended);
+        Rasa answers a line only once however often it is sent, and the line's outcome is set
+        with its answer, so a line answered elsewhere meanwhile is neither stored nor shown."""
         await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": True})
-        stored: list[store.Line] = []
+        stored: list[store.Line] | None = []
         reached = True
         # Only what the actions read: Rasa keeps the metadata with each message and sends the
         # whole conversation to the action server for each call.
         metadata = {"channel": channel} if client is None else {"channel": channel, "client": client}
         try:
             try:
-                replies = await self.rasa.send(conversation_id, text, metadata)
+                replies = await self.rasa.send(conversation_id, text, metadata, message_id=_message_id(line_id))
             except RasaUnavailable as error:
                 logger.error("Rasa unavailable for conversation %s: %s", conversation_id, error)
                 replies, reached = [], False
-            stored = await self._store_bot_replies(conversation_id, replies)
+            stored = await self._store_bot_replies(conversation_id, replies, line_id if reached else None)
         finally:
             # Sent after the replies are stored, so "typing off" and the replies leave in one
             # write (the Hub batches a socket's frames per pass of the event loop).
             await self.hub.to_customer(conversation_id, {"type": "typing", "from": "bot", "on": False})
+        if stored is None:
+            logger.info("line %s of conversation %s was answered elsewhere", line_id, conversation_id)
+            return
         for message in stored:
             await self._publish(conversation_id, message)
         handed_over = any((reply.get("custom") or {}) == HANDOFF_SIGNAL for reply in replies)
         if not handed_over and replies:
             return  # an ordinary turn: nothing to look up
-        if await self._follow_handoff(conversation_id):
+        if await self._follow_handoff(conversation_id, None if reached else line_id):
             return
         if not reached:
             # The engine could not be reached, or failed: make sure a person follows up.
-            await self._bot_unavailable(conversation_id, channel)
+            await self._bot_unavailable(conversation_id, channel, line_id)
         elif not replies:
             # Rasa answered, with nothing to say: not an outage, so no hand-off and no ticket.
             logger.warning("Rasa answered nothing in conversation %s", conversation_id)
             await self.say(conversation_id, "system", self.texts.say("utter_gateway_no_answer"))
 
-    async def _store_bot_replies(self, conversation_id: str, replies: list[dict[str, Any]]) -> list[store.Line]:
-        """All of a turn's replies in one INSERT, in order; the caller delivers them."""
+    async def _store_bot_replies(
+        self, conversation_id: str, replies: list[dict[str, Any]], line_id: int | None
+    ) -> list[store.Line] | None:
+        """All of a turn's replies in one INSERT, in order, with the outcome of the line they
+        answer (`line_id`); the caller delivers them. None: the line had its answer already."""
         lines = []
         for reply in replies:
             text = reply.get("text") or ""
@@ -180,15 +226,18 @@ class Router:
             ]
             if text or buttons:
                 lines.append((text, buttons))
-        if not lines:
+        if not lines and line_id is None:
             return []
 
-        async def store_them(_first_attempt: bool) -> list[store.Line]:
-            async with self.engine.begin() as connection:
-                return await store.insert_lines(connection, store.bot_rows(conversation_id, lines))
+        async def store_them(_first_attempt: bool) -> list[store.Line] | None:
+            async with self.transactions.begin() as connection:
+                if line_id is not None and not await outcomes.settle(connection, line_id, "bot"):
+                    return None
+                return await store.insert_lines(connection, store.bot_rows(conversation_id, lines)) if lines else []
 
         stored = await retry_if_reconnected(store_them)
-        self._remember_offers(conversation_id, frozenset(inbound.offered_payloads(b for _, b in lines)))
+        if stored:
+            self._remember_offers(conversation_id, frozenset(inbound.offered_payloads(b for _, b in lines)))
         return stored
 
     def _remember_offers(self, conversation_id: str, payloads: frozenset[str], *, new_turn: bool = False) -> None:
@@ -217,20 +266,25 @@ class Router:
             conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
         )
 
-    async def _follow_handoff(self, conversation_id: str) -> bool:
-        """If the bot has asked for a person, queue the conversation. True when queued."""
+    async def _follow_handoff(self, conversation_id: str, line_id: int | None = None) -> bool:
+        """If the bot has asked for a person, queue the conversation. True when queued; the
+        line `line_id` (one the bot did not answer) then went to a person."""
         async with self.sessions.begin() as session:
             conversation, handoff = await repository.conversation_and_open_handoff(session, conversation_id)
             if conversation is None or handoff is None or conversation.mode != "bot":
                 return False
             conversation.mode = "queued"
+            if line_id is not None:
+                await outcomes.settle(await session.connection(), line_id, "person")
             notice = await self._no_agent_notice(session, conversation, handoff)
         if notice:
             await self.say(conversation_id, "system", notice)
-        await self._queue_changed()
+        await self.queue_changed()
         return True
 
-    async def _bot_unavailable(self, conversation_id: str, channel: str) -> None:
+    async def _bot_unavailable(self, conversation_id: str, channel: str, line_id: int | None = None) -> None:
+        """A person follows up on what the bot could not answer; the line `line_id` is kept
+        as the hand-off's first line, which goes back to the bot if the fault clears first."""
         now = self.clock()
         priority = prioritise(severity="formal_complaint", sentiment=None, tier=None)
         promised = promised_response_at(now, priority.label, self.company)
@@ -248,10 +302,12 @@ class Router:
                 priority_score=priority.score,
                 summary={"reason": "bot_unavailable", "intent": None, "recent_intents": [],
                          "recent_messages": recent, "slots": {}, "sentiment": None,
-                         "sentiment_min": None, "ticket": None, "customer_tier": None},
+                         "sentiment_min": None, "ticket": None, "customer_tier": None, "first_line": line_id},
                 promised_response_at=promised,
             )
             conversation.mode = "queued"
+            if line_id is not None:
+                await outcomes.settle(await session.connection(), line_id, "fault")
             notice = await self._no_agent_notice(session, conversation, handoff)
         await self.say(
             conversation_id, "system",
@@ -262,7 +318,7 @@ class Router:
         )
         if notice:
             await self.say(conversation_id, "system", notice)
-        await self._queue_changed()
+        await self.queue_changed()
 
     async def _no_agent_notice(
         self, session: AsyncSession, conversation: Conversation, handoff: Handoff
@@ -313,7 +369,7 @@ class Router:
             await repository.end_handoff(session, conversation_id)
         await self.hub.to_customer(conversation_id, {"type": "agent_left"})
         await self.say(conversation_id, "system", self.texts.say("utter_gateway_agent_left"))
-        await self._queue_changed()
+        await self.queue_changed()
         try:
             await self.rasa.resume(conversation_id)
         except RasaUnavailable as error:
@@ -321,6 +377,6 @@ class Router:
         await self.ask_bot(conversation_id, HANDOFF_ENDED, channel)
         return True
 
-    async def _queue_changed(self) -> None:
+    async def queue_changed(self) -> None:
         if self.on_queue_change is not None:
             await self.on_queue_change()

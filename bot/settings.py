@@ -86,6 +86,12 @@ class Settings:
     # Rasa's tracker store (privacy export/erase, retention). Empty: Rasa's events are not touched.
     tracker_store_url: str = field(default="", repr=False)
     retention_days: int = 0  # 0: conversations are kept until erased one by one
+    # Stored customer lines without an answer are sent to the bot again (bot/redrive.py): all
+    # of them when the gateway starts, then every `redrive_seconds` (0: only at start) those
+    # older than `redrive_after_seconds`; none older than `redrive_max_age_hours` (0: no limit).
+    redrive_seconds: float = 10.0
+    redrive_after_seconds: float = 60.0
+    redrive_max_age_hours: float = 24.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -122,6 +128,9 @@ class Settings:
             limits=LimitSettings.from_env(environ),
             tracker_store_url=tracker_store_url(environ.get("TRACKER_STORE_URL") or "sqlite:///var/tracker.db"),
             retention_days=max(0, int(environ.get("RETENTION_DAYS") or "0")),
+            redrive_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_SECONDS") or "10")),
+            redrive_after_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_AFTER_SECONDS") or "60")),
+            redrive_max_age_hours=max(0.0, float(environ.get("GATEWAY_REDRIVE_MAX_AGE_HOURS") or "24")),
         )
 
 

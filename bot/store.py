@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Row, Table, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from actions.db.models import Conversation, Message, UTCDateTime, utcnow
@@ -39,10 +39,16 @@ _ROUTE = (
 # client sent this client_id before, returning the line and where it goes. When it stores
 # nothing, _ROUTE tells which of the two it was.
 _THIS_CONVERSATION = _conversations.c.id == bindparam("conversation_id")
+# A line for the bot has no outcome until the bot's answer is stored (bot/outcomes.py); one
+# for a conversation with the agents went to a person as it was stored.
+_OUTCOME_ON_ARRIVAL = (
+    select(case((_conversations.c.mode == "bot", null()), else_=literal("person")))
+    .where(_THIS_CONVERSATION).scalar_subquery()
+)
 _STORE_CUSTOMER_LINE = (
     insert(_messages)
     .from_select(
-        ["conversation_id", "sender", "text", "payload", "buttons", "client_id", "created_at"],
+        ["conversation_id", "sender", "text", "payload", "buttons", "client_id", "created_at", "outcome"],
         select(
             bindparam("conversation_id", type_=_messages.c.conversation_id.type),
             literal("customer", type_=_messages.c.sender.type),
@@ -51,6 +57,7 @@ _STORE_CUSTOMER_LINE = (
             bindparam("buttons", type_=JSON),
             bindparam("client_id", type_=_messages.c.client_id.type),
             bindparam("created_at", type_=UTCDateTime),
+            _OUTCOME_ON_ARRIVAL,
         ).where(
             exists().where(_THIS_CONVERSATION),
             ~exists().where(
@@ -204,10 +211,17 @@ async def store_inbound(
         return Inbound(line=found, repeated=not retrying, mode=found.mode, channel=found.channel)
     # Stored nothing, yet the conversation exists and the client_id is new: it was created
     # in between. Store it the plain way.
+    outcome = None if found.mode == "bot" else "person"
     (line,) = await insert_lines(
-        connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id)]
+        connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id, outcome=outcome)]
     )
     return Inbound(line=line, repeated=False, mode=found.mode, channel=found.channel)
+
+
+async def has_client_id(session: AsyncSession, conversation_id: str, client_id: str) -> bool:
+    found = await session.scalar(select(_messages.c.id).where(
+        _messages.c.conversation_id == conversation_id, _messages.c.client_id == client_id).limit(1))
+    return found is not None
 
 
 async def latest_bot_turn(connection: AsyncConnection, conversation_id: str) -> list[list[dict[str, Any]] | None]:
@@ -226,10 +240,13 @@ async def add_message(
     buttons: list[dict[str, Any]] | None = None,
     agent_name: str | None = None,
     client_id: str | None = None,
+    outcome: str | None = None,
 ) -> Line:
+    """One line. A customer line routed elsewhere than to the bot carries its `outcome`."""
     (line,) = await insert_lines(
         session,
-        [_row(conversation_id, sender, text, buttons, payload=payload, agent_name=agent_name, client_id=client_id)],
+        [_row(conversation_id, sender, text, buttons, payload=payload, agent_name=agent_name, client_id=client_id,
+              outcome=outcome)],
     )
     return line
 

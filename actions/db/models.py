@@ -158,6 +158,9 @@ class Handoff(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))  # the agent's name, as customers see it
     agent_username: Mapped[str | None] = mapped_column(String(64))  # who claimed it (ratings are kept per agent)
     ended_at: Mapped[dt.datetime | None]
+    # Why it ended without a person, if it did: "bot_back" (the fault that queued it cleared
+    # before anyone claimed it, and the bot answered instead).
+    end_reason: Mapped[str | None] = mapped_column(String(32))
     # When the customer was asked to rate this hand-off: one hand-off ends in one rating, once.
     rating_asked_at: Mapped[dt.datetime | None]
 
@@ -205,10 +208,21 @@ class Conversation(Base):
     resume_expires_at: Mapped[dt.datetime | None]
 
 
+# What became of a customer line (Message.outcome). NULL: not yet handled, so the gateway
+# sends it to the bot again (bot/redrive.py). "migrated": stored before outcomes were kept.
+OUTCOMES = ("bot", "person", "fault", "refused", "migrated")
+PENDING_LINES = text("sender = 'customer' AND outcome IS NULL")
+
+
 class Message(Base):
     """The transcript: every line, stored before it is routed or delivered."""
 
     __tablename__ = "messages"
+    __table_args__ = (
+        # The customer lines still waiting for an outcome: what the re-drive looks for.
+        Index("ix_messages_pending", "conversation_id", "id",
+              sqlite_where=PENDING_LINES, postgresql_where=PENDING_LINES),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"), index=True)
@@ -219,6 +233,10 @@ class Message(Base):
     buttons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     client_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Customer lines only: bot (the bot answered), person (went to the agents: queued or with
+    # an agent), fault (the bot could not answer; a bot_unavailable hand-off holds it),
+    # refused (nothing to route: a photo), NULL (not handled yet). See OUTCOMES.
+    outcome: Mapped[str | None] = mapped_column(String(12))
 
 
 ROLES = ("admin", "lead", "agent", "trainer")

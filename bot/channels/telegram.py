@@ -1,24 +1,24 @@
 """Telegram, with python-telegram-bot 22. Long polling when no webhook URL is set (local use);
 otherwise a webhook whose every update must carry our secret token. Updates go through the
-same router as the web chat; the bot's buttons become inline keyboards."""
+same router as the web chat; the bot's buttons become inline keyboards. The webhook stores
+what an update brings before it answers Telegram (503 when it cannot, so Telegram sends it
+again; an update sent again is stored once), then routes it in the background."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import functools
 import hmac
 import logging
 import secrets
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatAction, MessageLimit
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatAction
 from telegram.error import NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes, MessageHandler, filters
-from telegram.warnings import PTBDeprecationWarning
+from telegram.ext import Application, ContextTypes, TypeHandler
 
 from actions.db.models import Message
 from bot import inbound, store
@@ -26,6 +26,9 @@ from bot.limits import Limiter
 from bot.router import MAX_TEXT, Router
 from bot.settings import Settings
 from bot.text_input import clean
+from bot.channels.telegram_updates import command_of, describe, implausible, retry_seconds, split_text
+
+__all__ = ["TelegramChannel", "conversation_id", "split_text", "PREFIX", "SECRET_HEADER"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,53 +38,15 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMANDS = {"start": "/greet", "help": "/help", "human": "/contact_human_agent"}
 ATTEMPTS = 4
 T = TypeVar("T")
+Work = Callable[[], Awaitable[Any]]
+
+
+async def _nothing() -> None:
+    return None
 
 
 def conversation_id(chat_id: int) -> str:
     return f"{PREFIX}{chat_id}"
-
-
-def retry_seconds(error: RetryAfter) -> float:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
-    """Telegram takes at most 4096 characters a message: cut at line ends, else at spaces."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut])
-        text = text[cut:].lstrip("\n ")
-    return parts + [text] if text or not parts else parts
-
-
-def describe(update: Update) -> str:
-    message = update.effective_message
-    for kind in ("photo", "sticker", "voice", "audio", "video", "video_note", "document", "animation",
-                 "location", "contact", "poll"):
-        if message is not None and getattr(message, kind, None):
-            return kind.replace("_", " ")
-    return "message"
-
-
-def _implausible(update: Update) -> str:
-    """What the handlers rely on and python-telegram-bot does not check: a chat with an
-    integer id, and text and button data that are strings."""
-    chat, message, query = update.effective_chat, update.effective_message, update.callback_query
-    if chat is None or not isinstance(chat.id, int) or isinstance(chat.id, bool):
-        return "no chat with an integer id"
-    if message is not None and not isinstance(message.text or "", str):
-        return "text that is not a string"
-    if query is not None and not isinstance(query.data or "", str):
-        return "button data that is not a string"
-    return ""
 
 
 class TelegramChannel:
@@ -97,12 +62,9 @@ class TelegramChannel:
         if self.webhook_mode:
             builder = builder.updater(None)
         self.application = builder.build()
-        for command in COMMANDS:
-            self.application.add_handler(CommandHandler(command, self._on_command))
-        self.application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
-        self.application.add_handler(CallbackQueryHandler(self._on_button))
-        self.application.add_handler(MessageHandler(~filters.TEXT & ~filters.COMMAND, self._on_other))
+        self.application.add_handler(TypeHandler(Update, self._on_update))  # long polling
         self.application.add_error_handler(self._on_error)
+        self._pending: dict[int, asyncio.Task[None]] = {}  # each chat's latest routing, in order
 
     # ---- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -121,6 +83,8 @@ class TelegramChannel:
         logger.info("Telegram channel on (%s)", "webhook" if self.webhook_mode else "long polling")
 
     async def stop(self) -> None:
+        for task in list(self._pending.values()):  # stored already: answered after a restart
+            task.cancel()
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:
@@ -133,7 +97,13 @@ class TelegramChannel:
         if not self.webhook_mode or not hmac.compare_digest(given.encode(), self.secret.encode()):
             raise web.HTTPForbidden(text="wrong or missing secret token")
         update = await self._read_update(request)
-        await self.application.update_queue.put(update)
+        try:
+            work = await self._accept(update)
+        except Exception:
+            logger.exception("a Telegram update could not be stored; Telegram will send it again")
+            raise web.HTTPServiceUnavailable(text="not stored; send it again")
+        assert update.effective_chat is not None
+        self._later(update.effective_chat.id, work)
         return web.Response(text="ok")
 
     async def _read_update(self, request: web.Request) -> Update:
@@ -154,66 +124,102 @@ class TelegramChannel:
             except Exception as error:  # parsing only: wrong types raise all sorts of errors
                 problem = f"not an update ({type(error).__name__})"
             else:
-                problem = _implausible(update)
+                problem = implausible(update)
                 if not problem:
                     return update
         logger.warning("Telegram webhook body refused: %s", problem)
         raise web.HTTPBadRequest(text=f"{problem}; expected a Telegram update")
 
     # ---- inbound ---------------------------------------------------------------------------
-    async def _conversation(self, update: Update) -> str:
+    # Each update is taken in two steps: `_accept` stores what it brings (before the webhook
+    # answers Telegram) and returns the rest of the work (routing, Bot API calls), which runs
+    # after. A stored line the rest never reached is answered by bot/redrive.py.
+    async def _accept(self, update: Update) -> Work:
         assert update.effective_chat is not None
-        conversation = conversation_id(update.effective_chat.id)
+        chat = update.effective_chat.id
+        if await self._over_limit(chat):
+            return functools.partial(self._tell_too_fast, chat)
+        conversation = await self._conversation(chat)
+        client_id = f"tg-{update.update_id}"
+        client = inbound.client_key("telegram", str(chat))
+        if update.callback_query is not None:
+            return await self._accept_button(update.callback_query, conversation, client_id, client)
+        message = update.effective_message
+        text = message.text if message is not None else None
+        if text is None:  # a photo, a sticker, a voice message: kept, and a polite word back
+            kind = describe(update)
+            if not await self.router.record_customer_line(conversation, f"[{kind}]", client_id=client_id):
+                return _nothing
+            return functools.partial(
+                self.router.say, conversation, "system",
+                self.router.texts.say("utter_gateway_unsupported_message", kind=kind),
+            )
+        command = command_of(message)
+        if command is not None and command not in COMMANDS:
+            command = "help"  # a command this bot does not know: what it can do
+        accepted = await self.router.accept(
+            conversation, clean(text)[:MAX_TEXT], command=COMMANDS[command] if command else None, client_id=client_id,
+        )
+        return functools.partial(self.router.route, accepted, client=client)
+
+    async def _accept_button(self, query: CallbackQuery, conversation: str, client_id: str, client: str) -> Work:
+        button = await self._button(query.data or "", conversation)
+        # The router still checks that the bot's latest turn offered it.
+        accepted = None if button is None else await self.router.accept(
+            conversation, clean(str(button.get("title", "")))[:MAX_TEXT], payload=str(button.get("payload", "")),
+            client_id=client_id,
+        )
+
+        async def rest() -> None:
+            await self.call(query.answer)
+            if accepted is None:
+                return
+            if query.message is not None:  # one press only: take the keyboard away
+                await self.call(query.edit_message_reply_markup, reply_markup=None)
+            await self.router.route(accepted, client=client)
+
+        return rest
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Long polling: python-telegram-bot hands over each update, one at a time."""
+        if implausible(update):
+            logger.warning("Telegram update ignored: %s", implausible(update))
+            return
+        await (await self._accept(update))()
+
+    def _later(self, chat: int, work: Work) -> None:
+        """Run `work` after the chat's earlier work (its lines are answered in order) and
+        never more than that chat's work at a time; other chats do not wait."""
+        previous = self._pending.get(chat)
+        task = asyncio.create_task(self._after(previous, work))
+        self._pending[chat] = task
+        task.add_done_callback(lambda done: self._pending.pop(chat) if self._pending.get(chat) is done else None)
+
+    @staticmethod
+    async def _after(previous: asyncio.Task[None] | None, work: Work) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        try:
+            await work()
+        except Exception:  # stored already: bot/redrive.py answers what this did not
+            logger.exception("a stored Telegram update could not be routed")
+
+    async def _conversation(self, chat: int) -> str:
+        conversation = conversation_id(chat)
         async with self.sessions.begin() as session:
             await store.ensure_conversation(session, conversation, CHANNEL)
         return conversation
 
-    async def _too_fast(self, update: Update) -> bool:
-        """Messages per chat: one over the limit is not stored nor routed. The chat is told
-        so at most once a minute, so the bot itself never floods it."""
-        assert update.effective_chat is not None
-        chat = str(update.effective_chat.id)
-        if await self.limiter.allow((self.limiter.telegram_messages, chat)) <= 0:
-            return False
-        if await self.limiter.allow((self.limiter.telegram_notice, chat)) <= 0:  # logged as often
+    async def _over_limit(self, chat: int) -> bool:
+        """Messages per chat: one over the limit is not stored nor routed."""
+        return await self.limiter.allow((self.limiter.telegram_messages, str(chat))) > 0
+
+    async def _tell_too_fast(self, chat: int) -> None:
+        """The chat is told at most once a minute, so the bot itself never floods it."""
+        if await self.limiter.allow((self.limiter.telegram_notice, str(chat))) <= 0:  # logged as often
             logger.info("a Telegram chat is over its message limit; its messages are refused for now")
-            await self.call(self.application.bot.send_message, chat_id=update.effective_chat.id,
+            await self.call(self.application.bot.send_message, chat_id=chat,
                             text=self.router.texts.say("utter_gateway_too_many_messages"))
-        return True
-
-    async def _route(self, update: Update, text: str, *, payload: str | None = None,
-                     command: str | None = None) -> None:
-        if await self._too_fast(update):
-            return
-        conversation = await self._conversation(update)
-        assert update.effective_chat is not None
-        await self.router.customer_message(
-            conversation, clean(text)[:MAX_TEXT], payload=payload, command=command, client_id=f"tg-{update.update_id}",
-            client=inbound.client_key("telegram", str(update.effective_chat.id)),
-        )
-
-    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        await self._route(update, update.effective_message.text or "")
-
-    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        assert update.effective_message is not None
-        text = update.effective_message.text or ""
-        name = text.split()[0].lstrip("/").split("@")[0].lower() if text.split() else ""
-        await self._route(update, text, command=COMMANDS.get(name, "/help"))
-
-    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        assert query is not None
-        await self.call(query.answer)
-        assert update.effective_chat is not None
-        button = await self._button(query.data or "", conversation_id(update.effective_chat.id))
-        if button is None:
-            return
-        if query.message is not None:  # one press only: take the keyboard away
-            await self.call(query.edit_message_reply_markup, reply_markup=None)
-        # The router still checks that the bot's latest turn offered it.
-        await self._route(update, str(button.get("title", "")), payload=str(button.get("payload", "")))
 
     async def _button(self, data: str, conversation: str) -> dict[str, Any] | None:
         """callback_data holds 'b:<message id>:<index>' (Telegram allows 64 bytes): the payload
@@ -229,18 +235,6 @@ class TelegramChannel:
         except (ValueError, IndexError, TypeError):
             logger.warning("unknown button data %r", data[:64])
             return None
-
-    async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Photos, stickers, voice, files: kept in the transcript, and a polite word back."""
-        if await self._too_fast(update):
-            return
-        conversation = await self._conversation(update)
-        kind = describe(update)
-        await self.router.record_customer_line(conversation, f"[{kind}]")
-        await self.router.say(
-            conversation, "system",
-            self.router.texts.say("utter_gateway_unsupported_message", kind=kind),
-        )
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         logger.error("Telegram update failed", exc_info=context.error)

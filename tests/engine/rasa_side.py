@@ -519,6 +519,72 @@ async def a_loaded_model_is_kept_out_of_the_collectors_way(url: str) -> None:
     assert gc.get_threshold() == memory.SHIPPED_THRESHOLDS
 
 
+@check
+async def a_message_id_seen_before_gets_its_replies_from_the_tracker(url: str) -> None:
+    """engine/channel.py: the replies after a message id are those the REST channel sent."""
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+    from engine.channel import replies_to
+
+    buttons = [{"title": "Yes", "payload": "/affirm"}]
+    tracker = DialogueStateTracker.from_events("s", [
+        UserUttered("hello", {"name": "greet"}, message_id="cd-1"),
+        BotUttered("Hi\n\nHow can I help?"), BotUttered("Pick one", {"buttons": buttons}),
+        BotUttered(None, {"custom": {"handoff": True}}),
+        UserUttered("again", {"name": "greet"}, message_id="cd-2"), BotUttered("later"),
+    ])
+    live = CollectingOutputChannel()
+    for event in list(tracker.events)[1:4]:
+        await live.send_response("s", event.message())
+    found = await replies_to(tracker, UserMessage("hello", sender_id="s", message_id="cd-1"))
+    assert found == live.messages and len(found) == 4, found
+    assert await replies_to(tracker, UserMessage("again", sender_id="s", message_id="cd-2")) == [
+        {"recipient_id": "s", "text": "later"}]
+    assert await replies_to(tracker, UserMessage("hello", sender_id="s", message_id="cd-3")) is None
+    assert await replies_to(tracker, UserMessage("other words", sender_id="s", message_id="cd-1")) is None
+
+
+@check
+async def a_message_sent_twice_at_once_is_handled_once(url: str) -> None:
+    """engine/channel.py: the check and the turn run under the conversation's lock, so a
+    message id sent twice side by side (two gateways) makes one turn and the same replies."""
+    from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+
+    from engine.channel import answer_once
+
+    store, turns = cached(url), []
+
+    class Processor:
+        async def handle_message(self, message: UserMessage) -> None:
+            turns.append(message.message_id)
+            tracker = await store.get_or_create_tracker(message.sender_id)
+            await asyncio.sleep(0.05)  # the second copy arrives while this turn runs
+            tracker.update(UserUttered(message.text, {"name": "greet"}, message_id=message.message_id))
+            tracker.update(BotUttered(f"re: {message.text}"))
+            await message.output_channel.send_response(message.sender_id, {"text": f"re: {message.text}"})
+            await store.save(tracker)
+
+    class StandIn:
+        lock_store, tracker_store, processor = InMemoryLockStore(), store, Processor()
+
+        def is_ready(self) -> bool:
+            return True
+
+    agent, sender = StandIn(), f"once-{uuid.uuid4().hex[:8]}"
+
+    def message(text: str, message_id: str) -> UserMessage:
+        return UserMessage(text, CollectingOutputChannel(), sender, message_id=message_id)
+
+    first, second = await asyncio.gather(answer_once(agent, message("hi", "cd-7")),  # type: ignore[arg-type]
+                                         answer_once(agent, message("hi", "cd-7")))  # type: ignore[arg-type]
+    assert first == second == [{"recipient_id": sender, "text": "re: hi"}], (first, second)
+    assert turns == ["cd-7"], turns
+    await answer_once(agent, message("more", "cd-8"))  # type: ignore[arg-type]
+    assert turns == ["cd-7", "cd-8"]
+    user_lines = [e.text for e in (await plain(url).retrieve(sender)).events if isinstance(e, UserUttered)]  # type: ignore[union-attr]
+    assert user_lines == ["hi", "more"], user_lines
+
+
 async def main(url: str) -> None:
     for fn in CHECKS:
         await fn(url)
