@@ -1,8 +1,10 @@
 """Reading a WebSocket to the last frame the gateway received.
 
-When a peer goes away, aiohttp marks the socket closing and its `async for` ends at once,
-even though frames it had already read from the network (a burst the client sent just
-before the connection broke) are still waiting in the socket's queue. Those are customer
+A socket's `async for` can end while frames aiohttp already read from the network (a burst
+the client sent just before its connection broke) still wait in the socket's queue: when the
+heartbeat's ping finds the connection gone, aiohttp marks the socket closed, and the loop
+stops at once. A handler slow enough for a heartbeat to fall in the middle of a burst (a
+queued message took 0.75 s with a long queue) then dropped the rest of it. Those are
 messages the client saw as sent: `every_frame` hands them over too, so that each one is
 stored or refused, never silently dropped."""
 from __future__ import annotations
