@@ -21,6 +21,7 @@ from bot.channels.webchat import chat_socket
 from bot.console import admin_api, views
 from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
+from bot.console.feed import queue_feed
 from bot.console.passwords import PasswordChecker
 from bot.hub import Hub
 from bot.limits import LEASE_SECONDS, Limiter
@@ -141,6 +142,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_limits)
     app.cleanup_ctx.append(_resources)
     app.cleanup_ctx.append(session_sweeper)
+    app.cleanup_ctx.append(queue_feed)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)
     app.router.add_get("/ws/chat", chat_socket)

@@ -1,5 +1,6 @@
 """Who is connected: customers' chat sockets per conversation, and agents' console sockets
-with the conversations they have open. Sending never raises: a dead socket is dropped."""
+with the conversations they have open. Sending never raises: a socket that cannot take a
+frame any more is dropped from the hub, and its handler carries on with what it received."""
 from __future__ import annotations
 
 import asyncio
@@ -26,6 +27,7 @@ class AgentConnection:
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
 _CONTROL = 0x08  # WebSocket opcodes from here up are control frames: close, ping, pong
+SHUTDOWN_WAIT = 10.0  # seconds a stopping gateway waits for sockets' received frames to be handled
 
 
 class _CoalescedWrites:
@@ -78,6 +80,7 @@ class Hub:
         self._customers: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._agents: set[AgentConnection] = set()
         self._channels: dict[str, Deliver] = {}
+        self._running: set[asyncio.Task[None]] = set()
 
     def register_channel(self, prefix: str, deliver: Deliver) -> None:
         """Conversations whose id starts with `prefix` are delivered by that channel too."""
@@ -87,9 +90,24 @@ class Hub:
         self._customers[conversation_id].add(socket)
 
     def remove_customer(self, conversation_id: str, socket: web.WebSocketResponse) -> None:
-        self._customers[conversation_id].discard(socket)
-        if not self._customers[conversation_id]:
+        sockets = self._customers.get(conversation_id)
+        if sockets is None:
+            return
+        sockets.discard(socket)
+        if not sockets:
             del self._customers[conversation_id]
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a socket's handling until it ends, even when aiohttp has cancelled the request
+        handler that started it (its peer went away), and wait for it when the gateway stops
+        (close_all): what a socket received is handled before the database closes."""
+        self._running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a socket's handling failed", exc_info=task.exception())
 
     def add_agent(self, connection: AgentConnection) -> None:
         self._agents.add(connection)
@@ -102,7 +120,8 @@ class Hub:
 
     async def to_customer(self, conversation_id: str, frame: dict[str, Any]) -> None:
         for socket in list(self._customers.get(conversation_id, ())):
-            await self.send(socket, frame)
+            if not await self.send(socket, frame):
+                self.remove_customer(conversation_id, socket)
         for prefix, deliver in self._channels.items():
             if conversation_id.startswith(prefix):
                 await deliver(conversation_id, frame)
@@ -122,24 +141,39 @@ class Hub:
 
     async def to_agents(self, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):
-            await self.send(agent.socket, frame)
+            if not await self.send(agent.socket, frame):
+                self._agents.discard(agent)
 
     async def to_watchers(self, conversation_id: str, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):
-            if conversation_id in agent.watching:
-                await self.send(agent.socket, frame)
+            if conversation_id in agent.watching and not await self.send(agent.socket, frame):
+                self._agents.discard(agent)
 
     async def close_all(self) -> None:
         sockets = [s for group in self._customers.values() for s in group]
         sockets += [a.socket for a in self._agents]
         for socket in sockets:
             await socket.close(code=1001, message=b"server shutdown")
+        if late := await self.settle(SHUTDOWN_WAIT):
+            logger.warning("%d sockets were still handling received frames at shutdown", late)
+
+    async def settle(self, timeout: float) -> int:
+        """Wait until every socket kept with `keep` has handled what it received (or
+        `timeout` seconds have passed); returns how many have not."""
+        if not self._running:
+            return 0
+        _done, late = await asyncio.wait(set(self._running), timeout=timeout)
+        return len(late)
 
     @staticmethod
-    async def send(socket: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+    async def send(socket: web.WebSocketResponse, frame: dict[str, Any]) -> bool:
+        """Send one frame; False (never an exception) when the socket is closed or closing,
+        so that one dead socket never stops its handler or a broadcast to the others."""
         if socket.closed:
-            return
+            return False
         try:
             await socket.send_json(frame)
         except (ConnectionError, RuntimeError):
             logger.info("dropped a frame for a closing socket")
+            return False
+        return True

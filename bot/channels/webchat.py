@@ -2,6 +2,7 @@
 routes every message, and answers politely when something goes wrong."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -12,7 +13,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import inbound, store
 from bot.app_keys import HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
+from bot.frames import every_frame
 from bot.hub import coalesce_writes
+from bot.limits import Slot
 from bot.peers import client_address, limit_key
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
@@ -38,17 +41,28 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
     await socket.prepare(request)
     if slot is None:
         return await _refuse(request, socket)
+    # The chat runs in a task of its own: when the peer goes away aiohttp may cancel this
+    # handler (its test server does), and the frames already received must still be handled.
+    chat = asyncio.create_task(_chat(request, socket, slot))
+    request.app[HUB].keep(chat)
+    await asyncio.shield(chat)
+    return socket
+
+
+async def _chat(request: web.Request, socket: web.WebSocketResponse, slot: Slot) -> None:
+    """The hello, then every frame the socket received, to the last one (bot/frames.py)."""
+    limiter, hub = request.app[LIMITER], request.app[HUB]
     try:
         coalesce_writes(socket)
         hello = await _hello(request, request.query.get("resume"))
         if hello is None:
-            return await _refuse(request, socket)
+            await _refuse(request, socket)
+            return
         conversation_id = hello["conversation_id"]
-        hub = request.app[HUB]
         hub.add_customer(conversation_id, socket)
         try:
-            await socket.send_json(hello)
-            async for frame in socket:
+            await hub.send(socket, hello)
+            async for frame in every_frame(socket):
                 if frame.type == WSMsgType.TEXT:
                     await _handle(request, conversation_id, socket, frame.data)
                 elif frame.type == WSMsgType.BINARY:
@@ -57,14 +71,13 @@ async def chat_socket(request: web.Request) -> web.StreamResponse:
             hub.remove_customer(conversation_id, socket)
     finally:
         await limiter.close_slot(slot)
-    return socket
 
 
 async def _refuse(request: web.Request, socket: web.WebSocketResponse) -> web.WebSocketResponse:
     """Too many chats or sockets from this address: a polite word the widget shows, then "try
     again later" (the widget reconnects with its back-off). Nothing is stored."""
     text = request.app[ROUTER].texts.say("utter_gateway_too_many_chats")
-    await socket.send_json({"type": "error", "code": "too_many_chats", "text": text})
+    await request.app[HUB].send(socket, {"type": "error", "code": "too_many_chats", "text": text})
     await socket.close(code=WSCloseCode.TRY_AGAIN_LATER)
     return socket
 
@@ -98,7 +111,7 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         if isinstance(data.get("payload"), str):  # stored with the line: no NUL, no lone surrogate
             data["payload"] = clean(data["payload"])
     except (ValueError, AttributeError):
-        await socket.send_json({"type": "error", "text": "Sorry, I couldn't read that message."})
+        await request.app[HUB].send(socket, {"type": "error", "text": "Sorry, I couldn't read that message."})
         return
     if kind == "typing":
         await request.app[HUB].to_watchers(
@@ -118,7 +131,8 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
             await _unreadable(request, socket)
         return
     if len(text) > MAX_TEXT:
-        await socket.send_json({"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
+        await request.app[HUB].send(
+            socket, {"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
         return
     address = limit_key(client_address(request))
     if await _over_limit(request, address, conversation_id, socket, client_id):
@@ -130,13 +144,14 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         )
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
-        await socket.send_json({"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})
+        await request.app[HUB].send(
+            socket, {"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})
 
 
 async def _unreadable(request: web.Request, socket: web.WebSocketResponse) -> None:
     """A frame that holds nothing readable (binary data, only control characters)."""
     text = request.app[ROUTER].texts.say("utter_gateway_unreadable_message")
-    await socket.send_json({"type": "error", "text": text})
+    await request.app[HUB].send(socket, {"type": "error", "text": text})
 
 
 async def _over_limit(request: web.Request, address: str, conversation_id: str, socket: web.WebSocketResponse,
@@ -147,7 +162,7 @@ async def _over_limit(request: web.Request, address: str, conversation_id: str, 
     wait = await limiter.allow((limiter.address_messages, address), (limiter.chat_messages, conversation_id))
     if wait <= 0:
         return False
-    await socket.send_json({"type": "error", "code": "too_many_messages", "client_id": client_id,
-                            "retry_after": math.ceil(wait),
-                            "text": request.app[ROUTER].texts.say("utter_gateway_too_many_messages")})
+    await request.app[HUB].send(socket, {"type": "error", "code": "too_many_messages", "client_id": client_id,
+                                         "retry_after": math.ceil(wait),
+                                         "text": request.app[ROUTER].texts.say("utter_gateway_too_many_messages")})
     return True

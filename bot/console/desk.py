@@ -4,6 +4,7 @@ role (bot/console/roles.py) and who owns the chat. Each change is written to the
 the same unit of work."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import Callable
@@ -20,6 +21,7 @@ from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
 logger = logging.getLogger(__name__)
+QUEUE_INTERVAL = 0.5  # seconds: the consoles get the queue at most this often
 
 
 class DeskError(Exception):
@@ -33,13 +35,34 @@ class Desk:
         hub: Hub,
         router: Router,
         clock: Callable[[], dt.datetime] = utcnow,
+        queue_interval: float = QUEUE_INTERVAL,
     ) -> None:
         self.sessions, self.hub, self.router, self.clock = sessions, hub, router, clock
+        self.queue_interval = queue_interval
+        self._queue_changed = asyncio.Event()
 
     async def publish_queue(self) -> None:
-        async with self.sessions() as session:
-            items = await queue_items(session, self.clock())
-        await self.hub.to_agents({"type": "queue", "items": items})
+        """Note that the queue changed, and return at once: this runs on every message in a
+        queued conversation, and rebuilding the queue there made every customer wait for it.
+        `feed_queue` sends the new queue to the consoles."""
+        self._queue_changed.set()
+
+    async def feed_queue(self) -> None:
+        """Runs for the gateway's life (bot/console/feed.py): after a change, rebuild the queue
+        once and send it to every console, at most every `queue_interval` seconds however many
+        changes come in between, and only while a console is open (one that opens reads the
+        queue itself)."""
+        while True:
+            await self._queue_changed.wait()
+            self._queue_changed.clear()
+            if not self.hub.agents_online():
+                continue
+            try:
+                await self.hub.to_agents({"type": "queue", "items": await self.queue()})
+            except Exception:  # a database hiccup: try again after the pause, never stop feeding
+                logger.exception("could not send the queue to the consoles")
+                self._queue_changed.set()
+            await asyncio.sleep(self.queue_interval)
 
     async def queue(self) -> list[dict]:
         async with self.sessions() as session:

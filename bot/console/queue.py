@@ -17,37 +17,43 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 
 async def queue_items(session: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
-    handoffs = (
-        await session.scalars(
-            select(Handoff)
+    """The open hand-offs with their ticket number and the customer's latest line, in one
+    statement however long the queue is: it is rebuilt whenever the queue changes."""
+    latest_line = (
+        select(Message.text)
+        .where(Message.conversation_id == Handoff.conversation_id, Message.sender == "customer")
+        .order_by(Message.id.desc())
+        .limit(1)
+        .correlate(Handoff)
+        .scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
+                   Handoff.priority_score, Handoff.created_at, Handoff.promised_response_at, Handoff.status,
+                   Handoff.claimed_by, Ticket.number.label("ticket_number"), latest_line.label("preview"))
+            .outerjoin(Ticket, Ticket.id == Handoff.ticket_id)
             .where(Handoff.status.in_(("waiting", "claimed")))
             .order_by(Handoff.priority_score.desc(), Handoff.created_at, Handoff.id)
         )
     ).all()
-    items = []
-    for handoff in handoffs:
-        preview = await session.scalar(
-            select(Message.text)
-            .where(Message.conversation_id == handoff.conversation_id, Message.sender == "customer")
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        ticket = await handoff.awaitable_attrs.ticket
-        items.append({
-            "conversation_id": handoff.conversation_id,
-            "channel": handoff.channel,
-            "reason": handoff.reason,
-            "priority": handoff.priority,
-            "priority_score": handoff.priority_score,
-            "waiting_since": _iso(handoff.created_at),
-            "promised_response_at": _iso(handoff.promised_response_at),
-            "overdue": handoff.status == "waiting" and handoff.promised_response_at < now,
-            "status": handoff.status,
-            "claimed_by": handoff.claimed_by,
-            "ticket_number": ticket.number if ticket else None,
-            "preview": preview or "",
-        })
-    return items
+    return [
+        {
+            "conversation_id": row.conversation_id,
+            "channel": row.channel,
+            "reason": row.reason,
+            "priority": row.priority,
+            "priority_score": row.priority_score,
+            "waiting_since": _iso(row.created_at),
+            "promised_response_at": _iso(row.promised_response_at),
+            "overdue": row.status == "waiting" and row.promised_response_at < now,
+            "status": row.status,
+            "claimed_by": row.claimed_by,
+            "ticket_number": row.ticket_number,
+            "preview": row.preview or "",
+        }
+        for row in rows
+    ]
 
 
 def note_event(note: Note) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.console.desk import DeskError
 from bot.console.guard import current_agent, page_for
 from bot.console.passwords import Busy
 from bot.console.roles import can, permissions_of
+from bot.frames import every_frame
 from bot.hub import AgentConnection, coalesce_writes
 from bot.peers import client_address, limit_key
 from bot.security import console_origin_allowed
@@ -134,11 +135,11 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                                  address=audit.client_address(request))
     hub.add_agent(connection)
     try:
-        await socket.send_json({"type": "hello", "agent": {"username": agent.username, "name": agent.name,
-                                                           "role": agent.role},
+        await hub.send(socket, {"type": "hello", "agent": {"username": agent.username, "name": agent.name,
+                                                            "role": agent.role},
                                 "permissions": permissions_of(agent.role), "canned": request.app[CANNED]})
-        await socket.send_json({"type": "queue", "items": await desk.queue()})
-        async for frame in socket:
+        await hub.send(socket, {"type": "queue", "items": await desk.queue()})
+        async for frame in every_frame(socket):
             if frame.type != WSMsgType.TEXT:
                 continue
             await _handle(desk, connection, frame.data)
@@ -168,9 +169,9 @@ async def _handle(desk, connection: AgentConnection, raw: str) -> None:  # type:
         elif kind == "resolve":
             await desk.resolve(connection, conversation_id)
     except DeskError as error:
-        await connection.socket.send_json({"type": "error", "text": str(error)})
+        await desk.hub.send(connection.socket, {"type": "error", "text": str(error)})
     except (ValueError, AttributeError):
-        await connection.socket.send_json({"type": "error", "text": "That request was not understood."})
+        await desk.hub.send(connection.socket, {"type": "error", "text": "That request was not understood."})
     except Exception:  # one agent's failure must not end their console session
         logger.exception("console request failed for %s", connection.username)
-        await connection.socket.send_json({"type": "error", "text": "Something went wrong; please try again."})
+        await desk.hub.send(connection.socket, {"type": "error", "text": "Something went wrong; please try again."})

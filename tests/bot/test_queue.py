@@ -1,10 +1,17 @@
-"""The console's queue: highest priority first, then longest waiting; past-SLA flagged."""
+"""The console's queue: highest priority first, then longest waiting; past-SLA flagged. It is
+built in one statement and sent to the consoles off the customers' message path."""
+import asyncio
 import datetime as dt
 
+from sqlalchemy import event, func, select
+
 from actions.db import repository
-from actions.db.models import Conversation
+from actions.db.models import Conversation, Handoff, Message, Ticket
 from bot import store
+from bot.console import desk as desk_module
 from bot.console.queue import queue_items
+from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
+from tests.bot.test_webchat import frames_until, system_text, unlimited
 from tests.conftest import FIXED_NOW
 
 HOUR = dt.timedelta(hours=1)
@@ -31,3 +38,90 @@ async def test_queue_order_and_sla_flags(sessions) -> None:
     assert [i["conversation_id"] for i in items] == ["c_urgent", "c_high_old", "c_high_new", "c_low_old"]
     assert [i["overdue"] for i in items] == [True, False, False, False]
     assert items[0]["preview"] == "hello from c_urgent" and items[0]["status"] == "waiting"
+
+
+async def seed_waiting(sessions, count: int, now: dt.datetime = FIXED_NOW) -> None:  # type: ignore[no-untyped-def]
+    """`count` waiting hand-offs, each with two customer lines; every other one has a ticket."""
+    async with sessions.begin() as session:
+        for n in range(count):
+            conversation_id = f"c_wait_{n:04d}"
+            session.add(Conversation(id=conversation_id, channel="webchat", mode="queued"))
+            session.add_all([Message(conversation_id=conversation_id, sender="customer", text=f"old {n}"),
+                             Message(conversation_id=conversation_id, sender="customer", text=f"latest {n}"),
+                             Message(conversation_id=conversation_id, sender="bot", text="a reply")])
+            ticket = None if n % 2 else Ticket(
+                number=f"CD-Q{n:05d}", channel="webchat", conversation_id=conversation_id, contact="chat",
+                contact_kind="chat", category="other", description="-", desired_outcome="other",
+                severity="formal_complaint", priority="normal", priority_score=50, promised_response_at=now + HOUR)
+            session.add(Handoff(conversation_id=conversation_id, channel="webchat", reason="asked", priority="normal",
+                                priority_score=50, status="waiting", summary={}, promised_response_at=now + HOUR,
+                                created_at=now - dt.timedelta(seconds=count - n), ticket=ticket))
+
+
+async def test_a_long_queue_is_built_in_one_statement(sessions) -> None:
+    """The queue is rebuilt whenever it changes: its cost must not grow with its length in
+    round trips (it was two queries per waiting hand-off)."""
+    await seed_waiting(sessions, 500)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    engine = sessions.kw["bind"].sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with sessions() as session:
+            items = await queue_items(session, FIXED_NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert len(items) == 500 and items[0]["conversation_id"] == "c_wait_0000"
+    assert (items[0]["preview"], items[0]["ticket_number"]) == ("latest 0", "CD-Q00000")
+    assert (items[1]["preview"], items[1]["ticket_number"]) == ("latest 1", None)
+
+
+async def test_queued_messages_never_wait_for_the_queue_and_agents_still_get_it(
+        sessions, database_url: str, make_settings, monkeypatch) -> None:
+    """With 500 waiting, 50 messages into a queued conversation are stored and echoed while
+    the queue's rebuild is held up; the consoles then get one queue with the latest line."""
+    rebuilds, gate = [], asyncio.Event()
+    gate.set()
+
+    async def held_queue_items(session, now):  # type: ignore[no-untyped-def]
+        rebuilds.append(now)
+        await gate.wait()
+        return await queue_items(session, now)
+
+    monkeypatch.setattr(desk_module, "queue_items", held_queue_items)
+    await seed_waiting(sessions, 500)
+    await add_agent(sessions)
+    client = await start_client(unlimited(make_settings(database_url)))
+    try:
+        chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await chat.receive_json())["conversation_id"]
+        await chat.send_json({"type": "message", "text": "first", "client_id": "first"})
+        await frames_until(chat, lambda f: "ticket" in system_text(f))  # Rasa is down: queued
+        await log_in(client)
+        console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+        await frames_until(console, lambda f: f["type"] == "queue")
+        rebuilds.clear()
+        gate.clear()  # every rebuild from now on waits: a message that waited for one would hang
+
+        for n in range(50):
+            await chat.send_json({"type": "message", "text": f"still there? {n}", "client_id": f"q{n}"})
+        echoes = await frames_until(chat, lambda f: f.get("message", {}).get("client_id") == "q49")
+        assert [f["message"]["text"] for f in echoes if f["type"] == "message"] == [
+            f"still there? {n}" for n in range(50)]
+        assert len(rebuilds) <= 1, "at most the one rebuild that is held up"
+
+        gate.set()
+        queue = await frames_until(console, lambda f: f["type"] == "queue" and any(
+            i["conversation_id"] == conversation_id and i["preview"] == "still there? 49" for i in f["items"]))
+        assert len(queue[-1]["items"]) == 501
+        assert len(rebuilds) <= 2, "50 changes, one or two rebuilds"
+    finally:
+        await client.close()
+    async with sessions() as session:
+        stored = await session.scalar(select(func.count()).select_from(Message).where(
+            Message.conversation_id == conversation_id, Message.sender == "customer"))
+    assert stored == 51

@@ -1,11 +1,16 @@
 """The customer's WebSocket: stored before routed, history replayed, failures answered."""
 import asyncio
+import contextlib
+import dataclasses
 
+import aiohttp
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import event, select
 
 from actions.db.models import Conversation, Handoff, Message, Ticket
+from bot.app import create_app
 from bot.app_keys import HUB, ROUTER, SESSIONS
 from tests.bot.conftest import ORIGIN, start_client
 
@@ -200,3 +205,56 @@ async def test_a_turns_frames_leave_in_two_writes_in_order(sessions, database_ur
     finally:
         await gateway.close()
         await rasa.close()
+
+
+def unlimited(settings):  # type: ignore[no-untyped-def]
+    """No per-address or per-conversation message limit: a burst is all stored, none refused."""
+    return dataclasses.replace(settings, limits=dataclasses.replace(
+        settings.limits, address_messages_per_minute=0, chat_messages_per_minute=0))
+
+
+@contextlib.asynccontextmanager
+async def production_server(settings):  # type: ignore[no-untyped-def]
+    """The gateway served as `python -m bot` serves it: a handler is not cancelled when its
+    peer goes away (aiohttp's test server cancels it)."""
+    runner = web.AppRunner(await create_app(settings), handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with aiohttp.ClientSession(f"http://{host}:{port}") as client:
+            yield runner.app, client
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("server", ["test server", "production server"])
+async def test_every_frame_received_before_a_cut_connection_is_stored(
+        server: str, sessions, database_url: str, make_settings) -> None:
+    """80 frames into a queued conversation, then the connection is cut (no close frame):
+    every message the gateway received is stored, the over-long ones are refused (with an
+    error frame the dead socket cannot take), and none is dropped with the socket."""
+    settings = unlimited(make_settings(database_url))
+    if server == "test server":
+        test_client = await start_client(settings)
+        serving = contextlib.AsyncExitStack()
+        serving.push_async_callback(test_client.close)
+        app, client = test_client.server.app, test_client
+    else:
+        serving = contextlib.AsyncExitStack()
+        app, client = await serving.enter_async_context(production_server(settings))
+    async with serving:
+        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await ws.receive_json())["conversation_id"]
+        await ws.send_json({"type": "message", "text": "first", "client_id": "first"})
+        await frames_until(ws, lambda f: "ticket" in system_text(f))  # Rasa is down: queued
+        for n in range(80):
+            text = "x" * 2001 if n % 10 == 5 else f"line {n}"
+            await ws.send_json({"type": "message", "text": text, "client_id": f"m{n}"})
+        ws._writer.transport.abort()
+        assert await app[HUB].settle(30) == 0
+    async with sessions() as session:
+        lines = (await session.scalars(select(Message.text).where(
+            Message.conversation_id == conversation_id, Message.sender == "customer").order_by(Message.id))).all()
+    assert lines == ["first"] + [f"line {n}" for n in range(80) if n % 10 != 5]
