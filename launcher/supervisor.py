@@ -45,7 +45,8 @@ class Supervisor:
                            self.settings.log_backups)
 
     async def start(self, session: aiohttp.ClientSession, announce: Callable[[ProcessSpec], None]) -> None:
-        """Start every stage in order; raises StartFailed (having said why) if one fails."""
+        """Start every stage in order; raises StartFailed (having said why) if one fails.
+        Returns early, without raising, when a stop is requested meanwhile."""
         for stage in self.stages:
             new = [Child(spec, self._log_for(spec)) for spec in stage]
             for child in new:
@@ -54,6 +55,8 @@ class Supervisor:
                 await child.start()
                 logger.debug("%s started, pid %d", child.spec.name, child.process.pid if child.process else -1)
             results = await asyncio.gather(*(self._first_start(child, session) for child in new))
+            if self.stopping:
+                return
             if not all(results):
                 raise StartFailed()
 
