@@ -10,7 +10,7 @@ import aiohttp
 
 from launcher.child import ProcessSpec
 from launcher.logfile import RotatingLog, RotatingLogHandler
-from launcher.processes import announcement, banner, caredesk_stages
+from launcher.processes import announcement, banner, caredesk_stages, rasa_spare
 from launcher.settings import Settings
 from launcher.supervisor import StartFailed, Supervisor, install_signal_handlers
 
@@ -36,7 +36,7 @@ def say(text: str) -> None:
 
 
 async def run(settings: Settings) -> int:
-    supervisor = Supervisor(caredesk_stages(settings, os.environ), settings)
+    supervisor = Supervisor(caredesk_stages(settings, os.environ), settings, rasa_spare(settings, os.environ))
     install_signal_handlers(supervisor)
 
     def announce(spec: ProcessSpec) -> None:

@@ -26,6 +26,7 @@ class ProcessSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str] = field(repr=False)
     health_url: str
+    spare_port: int | None = None  # a Rasa process: the spare may take over this port
 
 
 def describe_exit(returncode: int) -> str:
@@ -38,7 +39,7 @@ def describe_exit(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec function asking Linux to TERM the child if the launcher itself is killed, so a
     `kill -9` of the launcher leaves no servers behind holding the ports. The libc function is
     looked up here, before any fork, so the child only makes one system call."""
@@ -59,7 +60,7 @@ class Child:
         self.backoff = Backoff()
         self.restarts = 0
         self._pumps: set[asyncio.Task[None]] = set()
-        self._preexec = _die_with_parent()
+        self._preexec = die_with_parent()
 
     @property
     def running(self) -> bool:
@@ -78,6 +79,14 @@ class Child:
         self.log.note(f"started {self.spec.name}, pid {self.process.pid}")
         assert self.process.stdout is not None
         pump = asyncio.create_task(self._pump(self.process.stdout), name=f"log-{self.spec.name}")
+        self._pumps.add(pump)
+        pump.add_done_callback(self._pumps.discard)
+
+    def adopt(self, process: asyncio.subprocess.Process, pump: asyncio.Task[None]) -> None:
+        """Take over a process started elsewhere (the spare Rasa), its output already on the way here."""
+        self.started = asyncio.get_running_loop().time()
+        self.process = process
+        self.log.note(f"the spare Rasa process, pid {process.pid}, took over as {self.spec.name}")
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
 

@@ -27,8 +27,28 @@ def rasa_name(index: int) -> str:
     return "rasa" if index == 0 else f"rasa-{index}"
 
 
+def _rasa_ports(settings: Settings) -> list[int]:
+    return [settings.rasa_port + i for i in range(settings.rasa_processes)]
+
+
 def rasa_urls(settings: Settings) -> list[str]:
-    return [f"http://127.0.0.1:{settings.rasa_port + i}" for i in range(settings.rasa_processes)]
+    return [f"http://127.0.0.1:{port}" for port in _rasa_ports(settings)]
+
+
+RASA_ARGS = ("run", "--model", "models/caredesk.tar.gz", "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml", "--interface", "127.0.0.1", "--enable-api")
+
+
+def _rasa_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {**environ, "PYTHONWARNINGS": "ignore"}
+
+
+def rasa_spare(settings: Settings, environ: Mapping[str, str]) -> ProcessSpec | None:
+    """The spare Rasa process (launcher/rasa_spare.py): Rasa's arguments but the port, which it
+    reads from its standard input when it takes over; no health URL until then."""
+    if not settings.rasa_spare:
+        return None
+    return ProcessSpec("rasa-spare", (RASA_PYTHON, "-m", "launcher.rasa_spare", *RASA_ARGS), _rasa_env(environ), "")
 
 
 def caredesk_stages(settings: Settings, environ: Mapping[str, str]) -> list[list[ProcessSpec]]:
@@ -37,16 +57,13 @@ def caredesk_stages(settings: Settings, environ: Mapping[str, str]) -> list[list
         _without(environ, "RASA_TOKEN", "CAREDESK_CHANNEL_SECRET"),
         f"http://127.0.0.1:{settings.action_port}/health",
     )
-    rasa_env = {**environ, "PYTHONWARNINGS": "ignore"}
     rasa = [
         ProcessSpec(
-            rasa_name(index),
-            (RASA_PYTHON, "-m", "engine.serve", "run", "--model", "models/caredesk.tar.gz",
-             "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-             "--interface", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--enable-api"),
-            rasa_env, f"{url}/",  # Rasa opens its port only once the model is loaded
+            rasa_name(index), (RASA_PYTHON, "-m", "engine.serve", *RASA_ARGS, "--port", str(port)),
+            _rasa_env(environ), f"http://127.0.0.1:{port}/",  # Rasa opens its port once the model is loaded
+            spare_port=port,
         )
-        for index, url in enumerate(rasa_urls(settings))
+        for index, port in enumerate(_rasa_ports(settings))
     ]
     gateway_env = {**environ, "RASA_URL": ",".join(rasa_urls(settings)),
                    "GATEWAY_HOST": settings.gateway_host, "GATEWAY_PORT": str(settings.gateway_port)}

@@ -23,6 +23,17 @@ def _positive(environ: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
     log_dir: Path
@@ -34,6 +45,7 @@ class Settings:
     gateway_host: str
     gateway_port: int
     lock_store: str
+    rasa_spare: bool  # keep a Rasa process loaded to stand in for one that dies (launcher/rasa_spare.py)
     stop_grace_seconds: float = 10.0  # after SIGTERM, a child gets this long before SIGKILL
     start_timeout_seconds: float = 120.0  # `make run` gives up if a process is not up by then
 
@@ -49,4 +61,5 @@ class Settings:
             gateway_host=environ.get("GATEWAY_HOST") or "127.0.0.1",
             gateway_port=_positive(environ, "GATEWAY_PORT", 8000),
             lock_store=environ.get("LOCK_STORE") or "in_memory",
+            rasa_spare=_flag(environ, "RASA_SPARE", True),
         )

@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 
 import aiohttp
 
+from launcher.backoff import Backoff
 from launcher.child import Child, ProcessSpec, describe_exit
 from launcher.logfile import RotatingLog
 from launcher.settings import Settings
+from launcher.spare import Spare
 
 logger = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -24,11 +26,14 @@ class StartFailed(RuntimeError):
 
 
 class Supervisor:
-    def __init__(self, stages: Sequence[Sequence[ProcessSpec]], settings: Settings) -> None:
+    def __init__(self, stages: Sequence[Sequence[ProcessSpec]], settings: Settings,
+                 spare: ProcessSpec | None = None) -> None:
+        """`spare`: a process kept loaded to stand in for any child with a `spare_port`."""
         self.stages, self.settings = stages, settings
         self.children: list[Child] = []
         self._stop = asyncio.Event()
         self._watchers: list[asyncio.Task[None]] = []
+        self.spare = Spare(spare, self._log_for(spare)) if spare else None
 
     @property
     def stopping(self) -> bool:
@@ -83,6 +88,30 @@ class Supervisor:
         """From now on, restart any child that dies."""
         self._watchers = [asyncio.create_task(self._watch(child, session), name=f"watch-{child.spec.name}")
                           for child in self.children]
+        if self.spare is not None:
+            self._watchers.append(asyncio.create_task(self._keep_spare(self.spare), name="spare"))
+
+    async def _keep_spare(self, spare: Spare) -> None:
+        """Always one spare loading or ready: a new one after each take-over, or after it died."""
+        backoff = Backoff()
+        while not self.stopping:
+            started = asyncio.get_running_loop().time()
+            await spare.start()
+            assert spare.process is not None
+            pid, exited, taken = spare.process.pid, asyncio.create_task(spare.process.wait()), asyncio.create_task(spare.taken.wait())
+            await asyncio.wait({exited, taken}, return_when=asyncio.FIRST_COMPLETED)
+            if taken.done():
+                exited.cancel()
+                backoff = Backoff()
+                continue
+            taken.cancel()
+            if self.stopping:
+                return
+            delay = backoff.delay(asyncio.get_running_loop().time() - started)
+            logger.warning("The spare Rasa process (pid %d) exited: %s; starting another %s.", pid,
+                           describe_exit(exited.result()), "now" if not delay else f"in {delay:.0f} s")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay or 0.001)
 
     async def _watch(self, child: Child, session: aiohttp.ClientSession) -> None:
         while not self.stopping:
@@ -104,14 +133,19 @@ class Supervisor:
                     return
             child.restarts += 1
             try:
-                await child.start()
+                if self.spare is not None and self.spare.available and child.spec.spare_port is not None:
+                    child.adopt(*self.spare.take(child.spec.spare_port, child.log))
+                    logger.info("The spare Rasa process (pid %d) takes over as the %s.",
+                                child.process.pid if child.process else -1, child.spec.name)
+                else:
+                    await child.start()
             except OSError as error:
                 logger.error("The %s could not be started again: %s", child.spec.name, error)
                 child.started = asyncio.get_running_loop().time()
                 continue
             assert child.process is not None
             if await child.wait_until_up(session, self.settings.start_timeout_seconds):
-                logger.warning("The %s is back (pid %d, restart %d): answering %s %.1f s after it died.",
+                logger.warning("The %s process is back (pid %d, restart %d): answering %s %.1f s after it died.",
                                child.spec.name, child.process.pid, child.restarts, child.spec.health_url,
                                asyncio.get_running_loop().time() - died)
             elif child.running:
@@ -127,7 +161,10 @@ class Supervisor:
         for watcher in self._watchers:
             watcher.cancel()
         await asyncio.gather(*self._watchers, return_exceptions=True)
-        await asyncio.gather(*(child.stop(self.settings.stop_grace_seconds) for child in self.children))
+        stopping = [child.stop(self.settings.stop_grace_seconds) for child in self.children]
+        if self.spare is not None:
+            stopping.append(self.spare.stop(self.settings.stop_grace_seconds))
+        await asyncio.gather(*stopping)
 
 
 def install_signal_handlers(supervisor: Supervisor) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
@@ -51,23 +52,27 @@ class Launched:
         return f"{self.rasa_urls[0 if name == 'rasa' else int(name.split('-')[1])]}/"
 
     def pid_of(self, name: str) -> int:
-        """The pid of the launcher's child called `name` (actions, rasa, rasa-1, gateway)."""
-        marks = {"actions": "actions.serve", "gateway": " -m bot"}
-        mark = marks.get(name) or f"--port {self.health_url(name).rsplit(':', 1)[1].rstrip('/')} "
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if int(stat[1]) == self.process.pid and mark in cmdline + " ":
-                return int(entry)
-        raise LookupError(f"no {name} process under the launcher")
+        """The pid of the launcher's child called `name` (actions, rasa, rasa-1, gateway), as the
+        launcher last announced it (a spare Rasa that took over has no port on its command line)."""
+        pattern = re.compile(rf"(?<![\w-]){re.escape(name)} (?:process is back )?\(pid (\d+)")
+        for line in reversed(list(self.output)):
+            if "CareDesk started" in line or "is back" in line:
+                if found := pattern.search(line):
+                    return int(found.group(1))
+        raise LookupError(f"the launcher named no {name} process")
 
     def said(self, phrase: str) -> list[str]:
         return [line for line in list(self.output) if phrase in line]
+
+    async def until_said(self, phrase: str, seconds: float) -> str:
+        """The launcher's first terminal line with `phrase`, once it is written (a thread reads
+        the terminal, so this looks every 0.1 s)."""
+        deadline = time.monotonic() + seconds
+        while not (lines := self.said(phrase)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the launcher did not say {phrase!r} within {seconds} s:\n" + "".join(self.output[-20:]))
+            await asyncio.sleep(0.1)
+        return lines[0]
 
 
 def _databases(tmp_path: Path, cleanup: contextlib.ExitStack) -> tuple[str, str]:
@@ -86,7 +91,8 @@ def launched_stack(tmp_path: Path) -> Iterator[Launched]:
     secrets are configured, so the test can speak to Rasa's channel as the gateway does."""
     with contextlib.ExitStack() as cleanup:
         app_db, tracker_db = _databases(tmp_path, cleanup)
-        rasa_port, processes = free_port(), 2 if answers_tcp("127.0.0.1", 6379) else 1
+        redis = answers_tcp("127.0.0.1", 6379) and os.environ.get("E2E_SINGLE_RASA", "") != "1"
+        rasa_port, processes = free_port(), 2 if redis else 1
         if processes == 2:
             rasa_port = two_free_ports()
         gateway_port, action_port = free_port(), free_port()
@@ -142,15 +148,16 @@ def _read_output(stack: Launched, ready: threading.Event) -> None:
 
 
 async def back_within(stack: Launched, name: str, killed_pid: int, seconds: float = 30) -> float:
-    """Seconds from now until `name` answers its health URL again from a new process."""
+    """Seconds from now until `name` answers its health URL again, after the launcher noticed
+    that the killed process is gone (so the answer is from its successor)."""
     began = time.monotonic()
+    await stack.until_said(f"(pid {killed_pid}) exited unexpectedly", seconds)
     async with aiohttp.ClientSession() as http:
         while time.monotonic() - began < seconds:
-            with contextlib.suppress(LookupError, aiohttp.ClientError, *TIMEOUTS, OSError):
-                if stack.pid_of(name) != killed_pid:
-                    async with http.get(stack.health_url(name), timeout=aiohttp.ClientTimeout(total=1)) as response:
-                        if response.status == 200:
-                            return time.monotonic() - began
+            with contextlib.suppress(aiohttp.ClientError, *TIMEOUTS, OSError):
+                async with http.get(stack.health_url(name), timeout=aiohttp.ClientTimeout(total=1)) as response:
+                    if response.status == 200:
+                        return time.monotonic() - began
             await asyncio.sleep(0.05)
     raise AssertionError(f"the {name} was not back within {seconds} s:\n" + "".join(stack.output[-20:]))
 

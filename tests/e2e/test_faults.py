@@ -26,6 +26,8 @@ pytestmark = pytest.mark.e2e
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
     with launched_stack(tmp_path_factory.mktemp("faults")) as running:
         yield running
+        print("".join(line for line in running.output if "is back" in line or "exited unexpectedly" in line
+                      or "spare" in line))
 
 
 def kill(stack: Launched, name: str) -> int:
@@ -58,6 +60,7 @@ async def assert_every_line_answered(stack: Launched, tally: Tally, seconds: flo
 
 async def test_a_killed_rasa_process_is_back_within_10s_while_the_other_answers(stack: Launched) -> None:
     two = len(stack.rasa_urls) == 2
+    await stack.until_said("The spare Rasa process is ready.", 90)  # as within a minute of any start
     async with Crowd(stack) as crowd:
         await crowd.everyone_answered_after(time.monotonic())
         pid, killed = kill(stack, "rasa"), time.monotonic()

@@ -87,7 +87,7 @@ async def test_a_killed_child_is_logged_and_back_while_the_other_keeps_serving(t
             assert "first" in exited and str(old_pid) in exited and "killed by SIGKILL" in exited
             assert "restarting it now" in exited
             assert await supervisor.child("second").answers(session)  # untouched meanwhile
-            back = await events.said("is back")
+            back = await events.said("process is back")
             assert victim.process.pid != old_pid and f"pid {victim.process.pid}" in back
             assert await victim.answers(session)
         finally:
@@ -120,3 +120,39 @@ async def test_a_child_that_dies_while_starting_fails_the_start(tmp_path: Path, 
     said = await events.said("exited while starting")
     assert "exit code 3" in said and "no model" in said
     assert [child.spec.name for child in supervisor.children] == ["broken"], "later stages never start"
+
+
+FAKE_SPARE = """
+import http.server, sys
+print("launcher: spare ready", flush=True)
+port = sys.stdin.readline().strip()
+if port:
+    print("serving as the replacement", flush=True)
+    http.server.HTTPServer(("127.0.0.1", int(port)), http.server.SimpleHTTPRequestHandler).serve_forever()
+"""
+
+
+async def test_a_ready_spare_takes_over_the_dead_processs_port_and_log(tmp_path: Path, events: Events) -> None:
+    port = free_port()
+    rasa = dataclasses.replace(server("rasa", port), spare_port=port)
+    spare = ProcessSpec("rasa-spare", (sys.executable, "-c", FAKE_SPARE), dict(os.environ), "")
+    supervisor = Supervisor([[rasa]], settings(tmp_path), spare)
+    async with aiohttp.ClientSession() as session:
+        await supervisor.start(session, lambda spec: None)
+        supervisor.watch(session)
+        try:
+            await events.said("spare Rasa process is ready")
+            assert supervisor.spare is not None and supervisor.spare.process is not None
+            spare_pid = supervisor.spare.process.pid
+            victim = supervisor.child("rasa")
+            assert victim.process is not None
+            os.kill(victim.process.pid, signal.SIGKILL)
+            assert f"pid {spare_pid}" in await events.said("takes over as the rasa")
+            assert f"pid {spare_pid}" in await events.said("process is back")
+            assert await victim.answers(session)
+            assert sum("is loading the model" in line for line in events.lines) == 2, "a new spare is on its way"
+        finally:
+            await supervisor.stop()
+    log = (tmp_path / "rasa.log").read_text()
+    assert "serving as the replacement" in log and f"pid {spare_pid}, took over as rasa" in log
+    assert "serving as the replacement" not in (tmp_path / "rasa-spare.log").read_text()
