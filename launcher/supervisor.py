@@ -98,7 +98,8 @@ class Supervisor:
             started = asyncio.get_running_loop().time()
             await spare.start()
             assert spare.process is not None
-            pid, exited, taken = spare.process.pid, asyncio.create_task(spare.process.wait()), asyncio.create_task(spare.taken.wait())
+            pid = spare.process.pid
+            exited, taken = asyncio.create_task(spare.process.wait()), asyncio.create_task(spare.taken.wait())
             await asyncio.wait({exited, taken}, return_when=asyncio.FIRST_COMPLETED)
             if taken.done():
                 exited.cancel()

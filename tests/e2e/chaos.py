@@ -171,8 +171,8 @@ class Crowd:
         self.session = aiohttp.ClientSession()
         ws_url = self.stack.gateway_url.replace("http", "ws", 1) + "/ws/chat"
         probe_text = await probe_reply(self.session, ws_url)
-        self._tasks = [asyncio.create_task(ChaosCustomer(n, self.session, ws_url, probe_text, self.tally).run(lambda: self._going))
-                       for n in range(self.size)]
+        customers = [ChaosCustomer(n, self.session, ws_url, probe_text, self.tally) for n in range(self.size)]
+        self._tasks = [asyncio.create_task(customer.run(lambda: self._going)) for customer in customers]
         return self
 
     def stop(self) -> None:

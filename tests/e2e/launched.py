@@ -70,7 +70,8 @@ class Launched:
         deadline = time.monotonic() + seconds
         while not (lines := self.said(phrase)):
             if time.monotonic() > deadline:
-                raise AssertionError(f"the launcher did not say {phrase!r} within {seconds} s:\n" + "".join(self.output[-20:]))
+                raise AssertionError(f"the launcher did not say {phrase!r} within {seconds} s:\n"
+                                     + "".join(self.output[-20:]))
             await asyncio.sleep(0.1)
         return lines[0]
 

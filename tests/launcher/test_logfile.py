@@ -45,7 +45,8 @@ def test_a_full_log_is_rotated_keeping_the_newest_old_files(tmp_path: Path) -> N
 
 def test_the_supervisors_events_go_to_its_own_log(tmp_path: Path) -> None:
     handler = RotatingLogHandler(RotatingLog(tmp_path / "supervisor.log", max_bytes=10_000, backups=1))
-    record = logging.LogRecord("launcher", logging.WARNING, __file__, 1, "rasa-1 exited: %s", ("killed by SIGKILL",), None)
+    record = logging.LogRecord("launcher", logging.WARNING, __file__, 1, "rasa-1 exited: %s",
+                               ("killed by SIGKILL",), None)
     handler.emit(record)
     handler.close()
     assert (tmp_path / "supervisor.log").read_text() == "rasa-1 exited: killed by SIGKILL\n"
