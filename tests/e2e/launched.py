@@ -113,7 +113,8 @@ def launched_stack(tmp_path: Path) -> Iterator[Launched]:
         stack = Launched(process, env, app_db, [f"http://127.0.0.1:{rasa_port + i}" for i in range(processes)],
                          f"http://127.0.0.1:{gateway_port}", f"http://127.0.0.1:{action_port}", tmp_path / "log")
         ready = threading.Event()
-        threading.Thread(target=_read_output, args=(stack, ready), daemon=True).start()
+        reader = threading.Thread(target=_read_output, args=(stack, ready), daemon=True)
+        reader.start()
         try:
             if not ready.wait(240) or process.poll() is not None:
                 raise RuntimeError("run.sh did not start:\n" + "".join(stack.output))
@@ -126,6 +127,9 @@ def launched_stack(tmp_path: Path) -> Iterator[Launched]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            reader.join(10)  # the pipe ends with the launcher's children
+            assert process.stdout is not None
+            process.stdout.close()
 
 
 def two_free_ports() -> int:
