@@ -1,7 +1,8 @@
 """`make run`'s launcher (scripts/run.sh) the way a team runs it in production: two Rasa
 processes behind the gateway with their conversation locks in Redis (one process where this
 machine has no Redis, which the script must say), a chat through the gateway's WebSocket,
-and Ctrl-C stopping everything."""
+and Ctrl-C stopping everything. Logs are appended to (an earlier run's stay) and owner-only.
+Restarting a killed process is tests/e2e/test_faults.py's subject."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,7 @@ import contextlib
 import os
 import re
 import signal
-import socket
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,19 +19,10 @@ import pytest
 
 from actions.settings import PROJECT_ROOT
 from bench.stack import answers_tcp, free_port, migrate, scratch_postgres
+from tests.e2e.launched import two_free_ports
 
 pytestmark = pytest.mark.e2e
 ORIGIN = "http://run-script.caredesk.test"
-
-
-def two_free_ports() -> int:
-    """A free port whose next one is free too (run.sh numbers its Rasa processes upwards)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe, contextlib.suppress(OSError):
-            probe.bind(("127.0.0.1", port + 1))
-            return port
-    raise RuntimeError("no two consecutive free ports")
 
 
 @contextlib.contextmanager
@@ -115,6 +107,10 @@ async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c
         env.pop("ACTION_ENDPOINT_URL", None)
         env.pop("GATEWAY_PUBLIC_URL", None)
         migrate(env)
+        earlier = tmp_path / "log" / "gateway.log"
+        earlier.parent.mkdir()
+        earlier.write_text("an earlier run's last words\n")
+        earlier.chmod(0o644)
         run = await asyncio.create_subprocess_exec(
             str(PROJECT_ROOT / "scripts" / "run.sh"), cwd=PROJECT_ROOT, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
@@ -145,6 +141,9 @@ async def test_run_script_starts_the_processes_serves_a_chat_and_stops_on_ctrl_c
                             replies.append(message["text"])
 
             assert_secrets_stay_off_command_lines(run.pid)
+            assert earlier.read_text().startswith("an earlier run's last words\n"), "a log was truncated"
+            assert stat.S_IMODE(earlier.stat().st_mode) == 0o600
+            assert "CareDesk started" in (tmp_path / "log" / "supervisor.log").read_text()
 
             os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
             stopped = await read_until(run.stdout, "CareDesk stopped.", 60)
