@@ -106,7 +106,6 @@ def kill_and_stop(stack: Launched, crowd: Crowd, killed: list[int]) -> None:
     crowd.stop()
 
 
-@pytest.mark.xfail(reason="issue 17 item 2: re-drive lands on branch rel-atleastonce", strict=True)
 async def test_a_line_echoed_just_before_a_gateway_kill_is_still_answered(stack: Launched) -> None:
     """The gateway is killed the moment a customer sees its line echoed, before Rasa's answer
     can come back; the customers then finish their turn (reconnecting) and say no more, so
