@@ -65,7 +65,7 @@ class Health:
                 await response.read()
         except (asyncio.TimeoutError, TimeoutError):
             self.missed(base, f"no answer within {timeout:g} s")
-        except aiohttp.ClientError as error:
+        except (aiohttp.ClientError, OSError, ValueError) as error:
             self.missed(base, str(error) or type(error).__name__)
         else:
             self.answered(base)

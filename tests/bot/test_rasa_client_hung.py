@@ -145,3 +145,15 @@ async def test_when_every_process_is_down_the_error_comes_at_once(http) -> None:
         hung.gate.set()
         watching.cancel()
         await hung.server.close()
+
+
+def test_the_deadline_and_the_probes_are_settings() -> None:
+    from bot.settings import Settings
+
+    default = Settings.from_env({})
+    assert (default.rasa_reply_timeout, default.rasa_health_interval, default.rasa_health_timeout) == (10, 2, 1)
+    tuned = Settings.from_env({"RASA_REPLY_TIMEOUT_SECONDS": "6.5", "RASA_HEALTH_INTERVAL_SECONDS": "0",
+                               "RASA_HEALTH_TIMEOUT_SECONDS": "0.5"})
+    assert (tuned.rasa_reply_timeout, tuned.rasa_health_interval, tuned.rasa_health_timeout) == (6.5, 0, 0.5)
+    with pytest.raises(ValueError, match="RASA_REPLY_TIMEOUT_SECONDS"):
+        Settings.from_env({"RASA_REPLY_TIMEOUT_SECONDS": "0"})
