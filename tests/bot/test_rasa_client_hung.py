@@ -99,22 +99,18 @@ async def test_with_a_message_id_it_goes_to_the_next_process_which_keeps_the_con
 
 async def test_probes_mark_a_hung_process_down_and_its_conversations_move(http) -> None:
     hung, spare = await started(Hangable("hung"), Hangable("spare"))
-    client = RasaClient(http, [hung.url, spare.url], "secret", reply_timeout=30)
+    client = RasaClient(http, [hung.url, spare.url], "secret", reply_timeout=1)
     home = homed_on(client, hung.url)
     watching = asyncio.create_task(client.watch_health(interval=0.1, timeout=0.1))
     try:
         hung.gate.clear()
-        waiting = asyncio.create_task(client.send(home, "where is my refund?", {}))
-        await until(lambda: hung.in_hand == 1)
-        began = asyncio.get_running_loop().time()
-        with pytest.raises(RasaUnavailable, match="marked down"):
-            await waiting  # abandoned when the probes give up, long before the 30 s deadline
-        assert asyncio.get_running_loop().time() - began < 2
-        assert not client.health.is_up(hung.url) and client.healthy()
+        with pytest.raises(RasaUnavailable, match="no answer"):
+            await client.send(home, "where is my refund?", {})  # it was inside: the deadline
+        await until(lambda: not client.health.is_up(hung.url))
+        assert client.healthy()
         [reply] = await client.send(home, "hello?", {})
         assert reply["text"] == "spare: hello?", "its conversation moved to the healthy process"
-        newcomers = [f"new-{n}" for n in range(20)]
-        for sender in newcomers:
+        for sender in (f"new-{n}" for n in range(20)):
             [reply] = await client.send(sender, "hi", {})
             assert reply["text"] == "spare: hi", "new conversations go to the healthy process"
         assert hung.senders == [home], "nothing more was sent to the hung process"
@@ -130,28 +126,30 @@ async def test_probes_mark_a_hung_process_down_and_its_conversations_move(http) 
             await engine.server.close()
 
 
-async def test_when_every_process_is_down_the_error_comes_at_once(http) -> None:
-    hung = (await started(Hangable("hung")))[0]
-    client = RasaClient(http, hung.url, "secret", reply_timeout=30)
-    hung.gate.clear()
-    watching = asyncio.create_task(client.watch_health(interval=0.05, timeout=0.05))
-    try:
-        await until(lambda: not client.healthy())
-        began = asyncio.get_running_loop().time()
-        with pytest.raises(RasaUnavailable, match="every Rasa process is down"):
-            await client.send("web-1", "hi", {})
-        assert asyncio.get_running_loop().time() - began < 0.5 and hung.senders == [], "nothing was sent"
-    finally:
-        hung.gate.set()
-        watching.cancel()
-        await hung.server.close()
+async def test_a_late_probe_answer_is_not_an_outage_and_all_down_still_tries(http) -> None:
+    """One missed probe marks nothing down; and when the probes call every process down (a
+    busy machine can miss them all), messages are still sent rather than refused."""
+    [slow] = await started(Hangable("slow"))
+    client = RasaClient(http, slow.url, "secret", reply_timeout=5)
+    slow.gate.clear()
+    await client.health.probe(http, slow.url, timeout=0.05)
+    assert client.healthy(), "one miss is not enough"
+    await client.health.probe(http, slow.url, timeout=0.05)
+    assert not client.healthy()
+    sending = asyncio.create_task(client.send("web-1", "hi", {}))
+    await until(lambda: slow.in_hand == 1)
+    slow.gate.set()
+    assert (await sending)[0]["text"] == "slow: hi"
+    await client.health.probe(http, slow.url, timeout=1)
+    assert client.healthy(), "one answer marks it up again"
+    await slow.server.close()
 
 
 def test_the_deadline_and_the_probes_are_settings() -> None:
     from bot.settings import Settings
 
     default = Settings.from_env({})
-    assert (default.rasa_reply_timeout, default.rasa_health_interval, default.rasa_health_timeout) == (10, 2, 1)
+    assert (default.rasa_reply_timeout, default.rasa_health_interval, default.rasa_health_timeout) == (15, 2, 3)
     tuned = Settings.from_env({"RASA_REPLY_TIMEOUT_SECONDS": "6.5", "RASA_HEALTH_INTERVAL_SECONDS": "0",
                                "RASA_HEALTH_TIMEOUT_SECONDS": "0.5"})
     assert (tuned.rasa_reply_timeout, tuned.rasa_health_interval, tuned.rasa_health_timeout) == (6.5, 0, 0.5)

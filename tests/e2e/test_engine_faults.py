@@ -1,7 +1,7 @@
 """End to end with the real stack: a Rasa process that hangs (SIGSTOP) behind the real
 gateway, and the tracker store's database dropping Rasa's connections in the middle of a
-complaint. The settings are the shipped defaults (RASA_REPLY_TIMEOUT_SECONDS 10, probes
-every 2 s with a 1 s time-out)."""
+complaint. The probes are the shipped defaults (every 2 s, 3 s time-out); the reply deadline
+is 8 s instead of 15 to keep the test short."""
 from __future__ import annotations
 
 import asyncio
@@ -50,8 +50,8 @@ async def test_a_stopped_rasa_process_hands_its_waiting_customer_over_and_the_ot
     database_url = async_database_url(rasa_stack.database_url)
     settings = make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
                              channel_secret=rasa_stack.channel_secret)
-    settings = dataclasses.replace(settings, rasa_reply_timeout=10.0, rasa_health_interval=2.0,
-                                   rasa_health_timeout=1.0)
+    settings = dataclasses.replace(settings, rasa_reply_timeout=8.0, rasa_health_interval=2.0,
+                                   rasa_health_timeout=3.0)
     client = await start_client(settings)
     rasa = client.server.app[ROUTER].rasa
     stopped_url = rasa_stack.rasa_urls[0]
@@ -72,18 +72,18 @@ async def test_a_stopped_rasa_process_hands_its_waiting_customer_over_and_the_ot
 
         os.kill(stopped.pid, signal.SIGSTOP)
         began = time.monotonic()
-        waiting = on_stopped[0]  # writes at once: the probes have not noticed yet
+        waiting = on_stopped[0]  # writes at once, before the probes notice: it waits for the deadline
         await chats[waiting].send_json({"type": "message", "text": "where is my order?", "client_id": "2"})
         for conversation_id in on_other:  # the other process's customers are answered meanwhile
             await chats[conversation_id].send_json({"type": "message", "text": "what are your opening hours?",
                                                     "client_id": "2"})
             asked = time.monotonic()
-            await frames_until(chats[conversation_id], lambda f: said(f, "bot"), seconds=5)
-            assert time.monotonic() - asked < 3, "a customer of the healthy process waits for nothing"
+            await frames_until(chats[conversation_id], lambda f: said(f, "bot"), seconds=10)
+            assert time.monotonic() - asked < settings.rasa_reply_timeout, "answered by the healthy process"
         await frames_until(chats[waiting], lambda f: said(f, "system", BOT_UNAVAILABLE), seconds=15)
         heard = time.monotonic() - began
-        assert heard < settings.rasa_reply_timeout + 1, f"told after {heard:.1f} s, within the deadline"
-        assert not rasa.health.is_up(stopped_url), "the probes marked it down"
+        assert heard < settings.rasa_reply_timeout + 2, f"told after {heard:.1f} s, at the deadline"
+        await until(lambda: not rasa.health.is_up(stopped_url), seconds=10)  # the probes' two misses
 
         sessions = make_sessions(engine := make_engine(database_url))
         async with sessions() as session:
@@ -95,11 +95,11 @@ async def test_a_stopped_rasa_process_hands_its_waiting_customer_over_and_the_ot
         # The stopped process's other customer, and a new one, are answered by the healthy one.
         moved = on_stopped[1]
         await chats[moved].send_json({"type": "message", "text": "what are your opening hours?", "client_id": "2"})
-        await frames_until(chats[moved], lambda f: said(f, "bot"), seconds=5)
+        await frames_until(chats[moved], lambda f: said(f, "bot"), seconds=10)
         newcomer = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
         chats[(await newcomer.receive_json())["conversation_id"]] = newcomer
         await newcomer.send_json({"type": "message", "text": "hello", "client_id": "1"})
-        await frames_until(newcomer, lambda f: said(f, "bot", "Northwind"), seconds=5)
+        await frames_until(newcomer, lambda f: said(f, "bot", "Northwind"), seconds=10)
     finally:
         os.kill(stopped.pid, signal.SIGCONT)
         try:

@@ -163,7 +163,7 @@ async def a_lock_held_by_a_killed_process_frees_its_conversation(url: str) -> No
 
 @check
 async def the_lock_lifetime_is_shorter_than_rasas_unless_set(url: str) -> None:
-    assert lock_store.lock_lifetime({}) == lock_store.DEFAULT_LIFETIME == 15
+    assert lock_store.lock_lifetime({}) == lock_store.DEFAULT_LIFETIME == 20
     assert lock_store.lock_lifetime({"TICKET_LOCK_LIFETIME": "45"}) == 45
     store = lock_store.create(redis_config())
     assert store.lifetime == lock_store.lock_lifetime(os.environ)
