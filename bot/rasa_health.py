@@ -4,7 +4,7 @@ A stopped or wedged Rasa process (SIGSTOP, a stuck event loop) still accepts con
 the kernel completes them, so nothing is refused and a message just waits for its deadline.
 Here each process's `/` (a constant answer from Rasa's own event loop) is asked every
 `interval` seconds; after DOWN_AFTER_MISSES probes in a row unanswered within `timeout` the
-process is down (it gets no new conversations, and its own move to a healthy one), and one
+process is down (it gets no new conversations; its conversations move to a healthy one); one
 good answer brings it back. Any HTTP answer counts: the point is whether the process
 responds. A busy process answers late, not never: with 50 customers on a shared 2-core
 machine, 1 s probes were missed now and then, so the default time-out is 3 s.
