@@ -82,7 +82,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     rasa = RasaClient(http, settings.rasa_url, settings.rasa_token,
                       max_in_flight=settings.rasa_max_in_flight, queue_timeout=settings.rasa_timeout,
-                      channel_secret=settings.channel_secret)
+                      channel_secret=settings.channel_secret, reply_timeout=settings.rasa_reply_timeout)
     if not settings.channel_secret:
         logger.warning("CAREDESK_CHANNEL_SECRET is not set: CareDesk's Rasa channel will refuse every message")
     router = Router(sessions, rasa, hub, texts, company, engine=per_message)
@@ -100,6 +100,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[TELEGRAM] = telegram
     else:
         logger.info("Telegram channel off (no TELEGRAM_TOKEN)")
+    watching = None
+    if settings.rasa_health_interval > 0:  # probes of each Rasa process (bot/rasa_health.py)
+        watching = asyncio.create_task(rasa.watch_health(settings.rasa_health_interval, settings.rasa_health_timeout))
     # After the channels: a line answered again may have to be sent on Telegram.
     app[REDRIVER] = Redriver(router, every=settings.redrive_seconds, older_than=settings.redrive_after_seconds,
                              max_age_hours=settings.redrive_max_age_hours)
@@ -107,6 +110,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         yield
     if telegram is not None:
         await telegram.stop()
+    if watching is not None:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
     await hub.close_all()
     await http.close()
     await per_message.dispose()

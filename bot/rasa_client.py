@@ -9,7 +9,17 @@ reload it for every message): a new conversation goes to the process with the fe
 messages in hand, ties (an idle stack) broken by a stable hash of its id. Hashing alone left
 one process with 30 of 50 busy customers and the other with 20 now and then, and the first
 one's customers waited half as long again. A process that refuses the connection (stopped,
-restarting) is skipped for the next one; a message is never sent twice.
+restarting) is skipped for the next one.
+
+A hung process (SIGSTOP, a stuck loop) accepts connections and never answers. Each request
+has a deadline (`reply_timeout`, RASA_REPLY_TIMEOUT_SECONDS), after which the caller gets
+RasaUnavailable and the router's fault path tells the customer a person will follow up. A
+message the process may already have handled is sent again elsewhere only when it carries a
+message id (the engine's channel then recognises a repeat and answers it once). The health
+probes (bot/rasa_health.py) only steer: a process marked down gets no new conversations and
+its conversations move to a healthy one. They do not cut requests short: under heavy load
+(50 customers on a shared 2-core machine) a busy process missed 1 s probes now and then,
+and cutting its requests would have handed those customers to people for nothing.
 
 Each Rasa process gets at most `max_in_flight` messages at a time; the rest wait here, first
 come first served. A Rasa process interleaves everything it was given on one event loop, so
@@ -31,9 +41,12 @@ from typing import Any
 
 import aiohttp
 
+from bot.rasa_health import Health
+
 logger = logging.getLogger(__name__)
 MAX_HOMES = 100_000  # conversations whose process is remembered
 SLOW_AFTER_SECONDS = 1.0  # a message with Rasa this long gives its slot to the next one
+REPLY_TIMEOUT_SECONDS = 15.0  # RASA_REPLY_TIMEOUT_SECONDS; see README
 CHANNEL_SECRET_HEADER = "X-CareDesk-Channel-Secret"  # as engine/channel.py expects
 
 
@@ -44,6 +57,15 @@ def engine_index(sender: str, engines: int) -> int:
 
 class RasaUnavailable(RuntimeError):
     """Rasa (or the action server behind it) did not answer properly."""
+
+
+class _NoAnswer(Exception):
+    """A process had the request and gave no answer by the deadline: it may have handled
+    the message, so only an idempotent request may go elsewhere."""
+
+
+class _NotSent(Exception):
+    """The process went down while the request waited for its slot: nothing was sent."""
 
 
 class Slots:
@@ -95,9 +117,10 @@ class RasaClient:
     def __init__(
         self, session: aiohttp.ClientSession, base_urls: str | Sequence[str], token: str,
         max_in_flight: int = 0, queue_timeout: float = 30.0, slow_after: float = SLOW_AFTER_SECONDS,
-        channel_secret: str = "",
+        channel_secret: str = "", reply_timeout: float = REPLY_TIMEOUT_SECONDS,
     ) -> None:
-        """`max_in_flight` 0: no limit. `channel_secret`: CAREDESK_CHANNEL_SECRET."""
+        """`max_in_flight` 0: no limit. `channel_secret`: CAREDESK_CHANNEL_SECRET.
+        `reply_timeout`: seconds a process has to answer one request."""
         urls = base_urls.split(",") if isinstance(base_urls, str) else list(base_urls)
         self._bases = [url.strip().rstrip("/") for url in urls if url.strip()]
         if not self._bases:
@@ -107,38 +130,87 @@ class RasaClient:
         self._channel_headers = {CHANNEL_SECRET_HEADER: channel_secret} if channel_secret else {}
         self._queue_timeout = queue_timeout
         self._slow_after = slow_after
+        self._reply_timeout = aiohttp.ClientTimeout(total=reply_timeout)
         self._slots = {base: Slots(max_in_flight) for base in self._bases}
         self._homes: OrderedDict[str, int] = OrderedDict()  # conversation -> its process
+        self.health = Health(self._bases)
+
+    def healthy(self) -> bool:
+        """Whether any Rasa process is up (as far as the probes know)."""
+        return self.health.any_up()
+
+    async def watch_health(self, interval: float, timeout: float) -> None:
+        """Probe the processes until cancelled (a task the app runs; see bot/rasa_health.py)."""
+        await self.health.watch(self._session, interval, timeout)
 
     def engines_for(self, sender: str) -> list[str]:
-        """The Rasa processes to try for this conversation, its own one first."""
+        """The Rasa processes to try for this conversation, its own one first, then the other
+        healthy ones; those marked down last (they are not tried while any other is up). A
+        conversation whose process is down moves to a healthy one and stays there."""
+        up = [i for i, base in enumerate(self._bases) if self.health.is_up(base)] or list(range(len(self._bases)))
         first = self._homes.get(sender)
-        if first is None:
+        if first is None or first not in up:
             hashed = engine_index(sender, len(self._bases))
-            first = min(range(len(self._bases)), key=lambda i: (self._slots[self._bases[i]].load, i != hashed))
+            moved = first is not None
+            first = min(up, key=lambda i: (self._slots[self._bases[i]].load, i != hashed))
+            if moved:
+                logger.info("conversation %s moves to Rasa at %s (its process is down)", sender, self._bases[first])
             self._homes[sender] = first
+            self._homes.move_to_end(sender)
             if len(self._homes) > MAX_HOMES:
                 self._homes.popitem(last=False)  # a forgotten one is placed again, nothing lost
         else:
             self._homes.move_to_end(sender)
-        return self._bases[first:] + self._bases[:first]
+        rotated = self._bases[first:] + self._bases[:first]
+        return sorted(rotated, key=lambda base: not self.health.is_up(base))  # stable: order kept
 
-    async def _post(self, sender: str, path: str, what: str, **kwargs: Any) -> Any:
-        refused: list[str] = []
+    async def _post(self, sender: str, path: str, what: str, *, resend: bool, **kwargs: Any) -> Any:
+        """POST to the conversation's process. `resend`: the request is idempotent, so when a
+        process had it and gave no answer, the next healthy one may get it too. While every
+        process is marked down, all are tried as usual (the probes may be wrong)."""
+        failed: list[str] = []
+        any_up = self.health.any_up()
         for base in self.engines_for(sender):
+            if any_up and not self.health.is_up(base):
+                break  # only processes marked down are left
             try:
                 async with self._turn_on(base, what):
-                    async with self._session.post(f"{base}{path}", **kwargs) as response:
-                        if response.status != 200:
-                            raise RasaUnavailable(f"Rasa at {base} answered HTTP {response.status} to {what}")
-                        return await response.json(content_type=None)
-            except aiohttp.ClientConnectorError as error:
+                    if any_up and not self.health.is_up(base):
+                        raise _NotSent()
+                    answer = await self._request(base, path, what, **kwargs)
+            except (aiohttp.ClientConnectorError, _NotSent) as error:
                 # Nothing was delivered, so another process may take it without a duplicate.
-                logger.warning("Rasa at %s refused the connection (%s); trying the next one", base, error)
-                refused.append(base)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+                logger.warning("Rasa at %s %s; trying the next one", base,
+                               f"refused the connection ({error})" if str(error) else "went down")
+                failed.append(base)
+                continue
+            except _NoAnswer as error:
+                if not resend:
+                    raise RasaUnavailable(f"{what}: {error}") from error
+                logger.warning("%s; it carries a message id, so the next process gets it", error)
+                failed.append(base)
+                continue
+            except (aiohttp.ClientError, ValueError) as error:
                 raise RasaUnavailable(f"{what}: {error or type(error).__name__}") from error
-        raise RasaUnavailable(f"no Rasa process answered ({', '.join(refused)})")
+            if base != self._bases[self._homes.get(sender, 0)]:
+                self._homes[sender] = self._bases.index(base)  # it answered: it keeps the conversation
+            return answer
+        raise RasaUnavailable(f"no Rasa process answered {what} ({', '.join(failed) or 'none up'})")
+
+    async def _request(self, base: str, path: str, what: str, **kwargs: Any) -> Any:
+        """One request; _NoAnswer when the process gave no answer by the deadline."""
+        try:
+            return await self._call(base, path, what, **kwargs)
+        except (asyncio.TimeoutError, TimeoutError) as error:
+            # asyncio.TimeoutError (what aiohttp raises) is not the built-in one on Python 3.10.
+            raise _NoAnswer(f"Rasa at {base} gave no answer to {what} within "
+                            f"{self._reply_timeout.total:g} s") from error
+
+    async def _call(self, base: str, path: str, what: str, **kwargs: Any) -> Any:
+        async with self._session.post(f"{base}{path}", timeout=self._reply_timeout, **kwargs) as response:
+            if response.status != 200:
+                raise RasaUnavailable(f"Rasa at {base} answered HTTP {response.status} to {what}")
+            return await response.json(content_type=None)
 
     @contextlib.asynccontextmanager
     async def _turn_on(self, base: str, what: str) -> AsyncIterator[None]:
@@ -164,21 +236,24 @@ class RasaClient:
             timer.cancel()
             let_go()
 
-    async def send(self, sender: str, message: str, metadata: dict[str, Any],
-                   message_id: str | None = None) -> list[dict[str, Any]]:
+    async def send(
+        self, sender: str, message: str, metadata: dict[str, Any], *, message_id: str | None = None,
+    ) -> list[dict[str, Any]]:
         """The bot's replies to one message (empty while the conversation is paused). With a
         `message_id`, Rasa answers it once: sent again, it gives the same replies back
-        (engine/channel.py)."""
+        (engine/channel.py), so a process that took the message and hung may be bypassed: the
+        message goes to the next healthy process."""
         body: dict[str, Any] = {"sender": sender, "message": message, "metadata": metadata}
         if message_id is not None:
             body["message_id"] = message_id
         replies = await self._post(sender, "/webhooks/rest/webhook", "a message", json=body,
-                                   headers=self._channel_headers)
+                                   headers=self._channel_headers, resend=message_id is not None)
         if not isinstance(replies, list):
             raise RasaUnavailable("Rasa answered something that is not a list of messages")
         return replies
 
     async def resume(self, sender: str) -> None:
         """Lift the pause the hand-off action set, so the bot answers again."""
-        await self._post(sender, f"/conversations/{sender}/tracker/events", "resume",
+        # Idempotent (a second resume event changes nothing), so it may go elsewhere.
+        await self._post(sender, f"/conversations/{sender}/tracker/events", "resume", resend=True,
                          params={"token": self._token}, json={"event": "resume"})

@@ -69,7 +69,13 @@ class Settings:
     session_hours: int
     domain_file: Path
     canned_file: Path
-    rasa_timeout: float = 30.0
+    rasa_timeout: float = 30.0  # longest wait for a turn with a busy Rasa process (gateway queue)
+    # Seconds one Rasa process has to answer a message before the fault path runs (a hung
+    # process); see README. The slowest turn measured under heavy load took 9.4 s
+    # (docs/benchmark.md, "Turn times and the reply deadline").
+    rasa_reply_timeout: float = 15.0
+    rasa_health_interval: float = 2.0  # seconds between probes of each Rasa process; 0: off
+    rasa_health_timeout: float = 3.0  # a probe unanswered this long is a miss (2 in a row: down)
     chat_resume_hours: float = 48.0
     rasa_max_in_flight: int = 3
     telegram_token: str = field(default="", repr=False)
@@ -112,6 +118,9 @@ class Settings:
             console_origins=_origins(console) if console else frozenset(default_origins),
             secure_cookies=environ.get("GATEWAY_SECURE_COOKIES", "false").lower() == "true",
             rasa_max_in_flight=int(environ.get("RASA_MAX_IN_FLIGHT", "3")),
+            rasa_reply_timeout=_positive(environ, "RASA_REPLY_TIMEOUT_SECONDS", 15.0),
+            rasa_health_interval=max(0.0, float(environ.get("RASA_HEALTH_INTERVAL_SECONDS") or 2.0)),
+            rasa_health_timeout=_positive(environ, "RASA_HEALTH_TIMEOUT_SECONDS", 3.0),
             session_hours=int(environ.get("AGENT_SESSION_HOURS", "12")),
             chat_resume_hours=float(environ.get("CHAT_RESUME_HOURS", "48")),
             idle_minutes=max(1, int(environ.get("AGENT_IDLE_MINUTES", "60"))),
@@ -132,6 +141,13 @@ class Settings:
             redrive_after_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_AFTER_SECONDS") or "60")),
             redrive_max_age_hours=max(0.0, float(environ.get("GATEWAY_REDRIVE_MAX_AGE_HOURS") or "24")),
         )
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    value = float(environ.get(name) or default)
+    if value <= 0:
+        raise ValueError(f"{name} must be more than 0, got {value:g}")
+    return value
 
 
 def _origins(value: str) -> frozenset[str]:

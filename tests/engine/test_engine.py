@@ -23,10 +23,8 @@ def expected_checks() -> list[str]:
     return re.findall(r"@check\nasync def (\w+)", SIDE.read_text())
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_engine_checks_pass_in_rasas_environment(backend: str, tmp_path: Path) -> None:
-    if not RASA_PYTHON.exists():
-        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
+def run_side(side: Path, backend: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run a checks file in Rasa's environment against a fresh database of `backend`."""
     if backend == "sqlite":
         url, drop = f"sqlite:///{tmp_path / 'tracker.db'}", None
     else:
@@ -35,14 +33,21 @@ def test_engine_checks_pass_in_rasas_environment(backend: str, tmp_path: Path) -
         asyncio.run(_admin(str(os.environ["TEST_DATABASE_URL"]), f'CREATE DATABASE "{name}"'))
         url, drop = server.set(database=name).render_as_string(hide_password=False), name
     try:
-        result = subprocess.run(
-            [str(RASA_PYTHON), str(SIDE), url], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        return subprocess.run(
+            [str(RASA_PYTHON), str(side), url], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONWARNINGS": "ignore",
                  "TF_CPP_MIN_LOG_LEVEL": "2", "RASA_TELEMETRY_ENABLED": "false"},
         )
     finally:
         if drop:
             asyncio.run(_admin(str(os.environ["TEST_DATABASE_URL"]), f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)'))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_engine_checks_pass_in_rasas_environment(backend: str, tmp_path: Path) -> None:
+    if not RASA_PYTHON.exists():
+        pytest.fail(f"{RASA_PYTHON} is missing: run `make setup`")
+    result = run_side(SIDE, backend, tmp_path)
     passed = re.findall(r"^ok (\w+)$", result.stdout, flags=re.MULTILINE)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-3000:]}"
     assert passed == expected_checks() and len(passed) >= 7, result.stdout
