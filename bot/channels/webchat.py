@@ -66,7 +66,7 @@ async def _chat(request: web.Request, socket: web.WebSocketResponse, slot: Slot)
                 if frame.type == WSMsgType.TEXT:
                     await _handle(request, conversation_id, socket, frame.data)
                 elif frame.type == WSMsgType.BINARY:
-                    await _unreadable(request, socket)
+                    await _error(request, socket, "utter_gateway_unreadable_message")
         finally:
             hub.remove_customer(conversation_id, socket)
     finally:
@@ -111,7 +111,7 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         if isinstance(data.get("payload"), str):  # stored with the line: no NUL, no lone surrogate
             data["payload"] = clean(data["payload"])
     except (ValueError, AttributeError):
-        await request.app[HUB].send(socket, {"type": "error", "text": "Sorry, I couldn't read that message."})
+        await _error(request, socket, "utter_gateway_unreadable_frame")
         return
     if kind == "typing":
         await request.app[HUB].to_watchers(
@@ -128,11 +128,10 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     client_id = clean(str(data.get("client_id") or ""))[:64] or None
     if not text:
         if raw_text.strip():  # nothing but control characters: nothing left to store
-            await _unreadable(request, socket)
+            await _error(request, socket, "utter_gateway_unreadable_message")
         return
     if len(text) > MAX_TEXT:
-        await request.app[HUB].send(
-            socket, {"type": "error", "text": f"That message is too long; please keep it under {MAX_TEXT} characters."})
+        await _error(request, socket, "utter_gateway_message_too_long", max_characters=str(MAX_TEXT))
         return
     address = limit_key(client_address(request))
     if await _over_limit(request, address, conversation_id, socket, client_id):
@@ -144,14 +143,12 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
         )
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
-        await request.app[HUB].send(
-            socket, {"type": "error", "text": "Sorry, something went wrong on our side. Please try again in a moment."})
+        await _error(request, socket, "utter_gateway_error")
 
 
-async def _unreadable(request: web.Request, socket: web.WebSocketResponse) -> None:
-    """A frame that holds nothing readable (binary data, only control characters)."""
-    text = request.app[ROUTER].texts.say("utter_gateway_unreadable_message")
-    await request.app[HUB].send(socket, {"type": "error", "text": text})
+async def _error(request: web.Request, socket: web.WebSocketResponse, response: str, **values: str) -> None:
+    """An error frame in the trainers' words (domain.yml)."""
+    await request.app[HUB].send(socket, {"type": "error", "text": request.app[ROUTER].texts.say(response, **values)})
 
 
 async def _over_limit(request: web.Request, address: str, conversation_id: str, socket: web.WebSocketResponse,
