@@ -10,21 +10,21 @@ its outcome (bot/outcomes.py) in the transaction that stores its answer or hands
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any, Callable
 
 import datetime as dt
 from dataclasses import dataclass
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from actions.company import Company
 from actions.db import repository
-from actions.db.models import Conversation, Handoff, utcnow
+from actions.db.models import utcnow
 from actions.db.session import autocommit, retry_if_reconnected
 from actions.handoff import HANDOFF_SIGNAL
 from actions.triage import describe_deadline, prioritise, promised_response_at
-from bot import inbound, outcomes, store
+from bot import inbound, no_agent, outcomes, store
 from bot.hub import Hub
+from bot.offers import Offers
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.texts import Texts
 
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
 HANDOFF_ENDED = "/handoff_ended"  # only ever sent by hand_back, never from a customer
-MAX_REMEMBERED_OFFERS = 50_000  # conversations whose latest bot turn's buttons are kept here
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,7 @@ class Router:
         self.company = company
         self.on_queue_change = on_queue_change
         self.clock = clock
-        # The buttons of each conversation's latest bot turn, as this gateway stored them, so a
-        # button press needs no query (one per press was a fifth of the gateway's own time per
-        # message). A conversation not here is looked up in the transcript. Exact while one
-        # gateway carries a conversation, as today; several gateways (issue 18) must share it.
-        self._offers: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self.offers = Offers()  # the latest bot turn's buttons, so a press needs no query
 
     async def new_conversation(self, channel: str, resume_for: dt.timedelta) -> store.NewChat:
         """A new chat's conversation, on the per-message path (each attempt a fresh id)."""
@@ -126,7 +121,7 @@ class Router:
         if stored is None:
             raise LookupError(conversation_id)
         if not stored.repeated:
-            self._remember_offers(conversation_id, frozenset(), new_turn=True)
+            self.offers.new_turn(conversation_id)
         return Accepted(conversation_id, stored, payload or inbound.as_text(text))
 
     async def route(self, accepted: Accepted, *, client: str | None = None) -> None:
@@ -152,7 +147,7 @@ class Router:
             async with self.engine.connect() as connection:
                 return await store.latest_bot_turn(connection, conversation_id)
 
-        offered = self._offers.get(conversation_id)
+        offered = self.offers.get(conversation_id)
         if offered is None:
             offered = frozenset(inbound.offered_payloads(await retry_if_reconnected(read)))
         found = inbound.accepted(payload, offered)
@@ -237,22 +232,8 @@ class Router:
 
         stored = await retry_if_reconnected(store_them)
         if stored:
-            self._remember_offers(conversation_id, frozenset(inbound.offered_payloads(b for _, b in lines)))
+            self.offers.add(conversation_id, frozenset(inbound.offered_payloads(b for _, b in lines)))
         return stored
-
-    def _remember_offers(self, conversation_id: str, payloads: frozenset[str], *, new_turn: bool = False) -> None:
-        """A customer line starts a new turn (nothing offered yet); the bot's lines add their
-        buttons to it. Bot lines of a conversation not remembered change nothing (unknown)."""
-        offers = self._offers
-        if new_turn:
-            offers[conversation_id] = payloads
-        elif conversation_id in offers:
-            offers[conversation_id] = offers[conversation_id] | payloads
-        else:
-            return
-        offers.move_to_end(conversation_id)
-        if len(offers) > MAX_REMEMBERED_OFFERS:
-            offers.popitem(last=False)
 
     async def say(self, conversation_id: str, sender: str, text: str, agent_name: str | None = None) -> None:
         async with self.sessions.begin() as session:
@@ -276,7 +257,8 @@ class Router:
             conversation.mode = "queued"
             if line_id is not None:
                 await outcomes.settle(await session.connection(), line_id, "person")
-            notice = await self._no_agent_notice(session, conversation, handoff)
+            notice = await no_agent.notice(session, conversation, handoff, texts=self.texts, company=self.company,
+                                           now=self.clock(), agents_online=self.hub.agents_online())
         if notice:
             await self.say(conversation_id, "system", notice)
         await self.queue_changed()
@@ -308,7 +290,8 @@ class Router:
             conversation.mode = "queued"
             if line_id is not None:
                 await outcomes.settle(await session.connection(), line_id, "fault")
-            notice = await self._no_agent_notice(session, conversation, handoff)
+            notice = await no_agent.notice(session, conversation, handoff, texts=self.texts, company=self.company,
+                                           now=self.clock(), agents_online=self.hub.agents_online())
         await self.say(
             conversation_id, "system",
             self.texts.say(
@@ -319,45 +302,6 @@ class Router:
         if notice:
             await self.say(conversation_id, "system", notice)
         await self.queue_changed()
-
-    async def _no_agent_notice(
-        self, session: AsyncSession, conversation: Conversation, handoff: Handoff
-    ) -> str | None:
-        """With nobody online, the customer gets a ticket number and a time, not silence."""
-        if self.hub.agents_online() > 0:
-            return None
-        promised_time = describe_deadline(handoff.promised_response_at, self.clock(), self.company)
-        ticket = await handoff.awaitable_attrs.ticket
-        if ticket is not None:
-            # The bot has just given the customer this ticket's number and time (a complaint
-            # that also went to a person): say only what is new.
-            return self.texts.say("utter_gateway_no_agent_online_ticketed", promised_time=promised_time)
-        summary = handoff.summary or {}
-        recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
-        ticket = await repository.create_ticket(
-            session,
-            repository.NewTicket(
-                channel=conversation.channel,
-                conversation_id=conversation.id,
-                contact=f"{conversation.channel} conversation {conversation.id}",
-                contact_kind="chat",
-                category="other",
-                description=recent,
-                desired_outcome="other",
-                order_number=None,
-                sentiment=summary.get("sentiment_min"),
-                severity="formal_complaint",
-                priority=handoff.priority,
-                priority_score=handoff.priority_score,
-                promised_response_at=handoff.promised_response_at,
-            ),
-        )
-        handoff.ticket_id = ticket.id
-        await session.flush()
-        return self.texts.say(
-            "utter_gateway_no_agent_online",
-            ticket_number=ticket.number or "", promised_time=promised_time,
-        )
 
     async def hand_back(self, conversation_id: str) -> bool:
         """The agent is done: the bot takes over again and asks for the rating, once. False

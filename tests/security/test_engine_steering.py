@@ -133,7 +133,7 @@ async def test_a_gateway_that_restarted_reads_the_offer_from_the_transcript(
         async with second.ws_connect("/ws/chat", headers={"Origin": ORIGIN}) as other:
             await other.receive_json()
         router = second.app[ROUTER]
-        assert conversation_id not in router._offers  # a gateway that never saw this chat
+        assert conversation_id not in router.offers  # a gateway that never saw this chat
         await router.customer_message(conversation_id, "Yes, please", payload="/affirm", client_id="b")
         assert recorder.received[-1] == "/affirm", "the offer was read from the transcript"
         await router.customer_message(conversation_id, "Yes, please", payload="/affirm", client_id="c")

@@ -1,0 +1,51 @@
+"""What a customer waiting for a person is told when no agent is online: a ticket number and
+a promised time, never silence. Runs inside the caller's unit of work (the one that queues
+the conversation), so the ticket and the hand-off's link to it are stored together."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from actions.company import Company
+from actions.db import repository
+from actions.db.models import Conversation, Handoff
+from actions.triage import describe_deadline
+from bot.texts import Texts
+
+
+async def notice(session: AsyncSession, conversation: Conversation, handoff: Handoff, *, texts: Texts,
+                 company: Company, now: dt.datetime, agents_online: int) -> str | None:
+    """The customer's notice when nobody is online (None when someone is), with the ticket
+    made for it unless the hand-off has one already."""
+    if agents_online > 0:
+        return None
+    promised_time = describe_deadline(handoff.promised_response_at, now, company)
+    ticket = await handoff.awaitable_attrs.ticket
+    if ticket is not None:
+        # The bot has just given the customer this ticket's number and time (a complaint
+        # that also went to a person): say only what is new.
+        return texts.say("utter_gateway_no_agent_online_ticketed", promised_time=promised_time)
+    summary = handoff.summary or {}
+    recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
+    ticket = await repository.create_ticket(
+        session,
+        repository.NewTicket(
+            channel=conversation.channel,
+            conversation_id=conversation.id,
+            contact=f"{conversation.channel} conversation {conversation.id}",
+            contact_kind="chat",
+            category="other",
+            description=recent,
+            desired_outcome="other",
+            order_number=None,
+            sentiment=summary.get("sentiment_min"),
+            severity="formal_complaint",
+            priority=handoff.priority,
+            priority_score=handoff.priority_score,
+            promised_response_at=handoff.promised_response_at,
+        ),
+    )
+    handoff.ticket_id = ticket.id
+    await session.flush()
+    return texts.say("utter_gateway_no_agent_online", ticket_number=ticket.number or "", promised_time=promised_time)
