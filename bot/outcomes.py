@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, func, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
 
@@ -100,6 +100,14 @@ async def settle(connection: AsyncConnection, line_id: int, outcome: str) -> boo
     (another gateway, an earlier attempt), so its answer must not be stored again."""
     result = await connection.execute(_SETTLE, {"line_id": line_id, "outcome": outcome})
     return result.rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+async def settle_waiting(connection: AsyncConnection | AsyncSession, conversation_id: str, outcome: str) -> int:
+    """Every line of the conversation still waiting gets `outcome` (a person takes the chat:
+    what the customer wrote is theirs to answer, never the bot's after the hand-back)."""
+    result = await connection.execute(
+        update(_messages).where(_messages.c.conversation_id == conversation_id, _PENDING).values(outcome=outcome))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

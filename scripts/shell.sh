@@ -41,7 +41,7 @@ if [ "$start_own" = 1 ]; then
   ACTION_ENDPOINT_URL="http://127.0.0.1:$ACTION_PORT/webhook"
   export ACTION_ENDPOINT_URL
   env -u RASA_TOKEN -u CAREDESK_CHANNEL_SECRET .venv/bin/python -m actions.serve --port "$ACTION_PORT" \
-    >"$LOG_DIR/actions-shell.log" 2>&1 &
+    >>"$LOG_DIR/actions-shell.log" 2>&1 &
   own_actions=$!
   trap 'kill -TERM $own_actions 2>/dev/null; wait $own_actions 2>/dev/null' EXIT
   for _ in $(seq 1 120); do

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from actions.db import repository
 from actions.db.models import Conversation, Note, utcnow
-from bot import store
+from bot import outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
@@ -100,6 +100,7 @@ class Desk:
             handoff.agent_username = agent.username
             conversation.mode = "agent"
             conversation.agent_username, conversation.agent_name = agent.username, agent.name
+            await outcomes.settle_waiting(session, conversation_id, "person")
             if handoff.ticket_id is not None:
                 await repository.add_ticket_event(
                     session, handoff.ticket_id, "claimed", actor=f"agent:{agent.username}"

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
 from bot import redrive
 from bot.app_keys import HUB, REDRIVER, ROUTER
-from tests.bot.conftest import ORIGIN, start_client
+from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
 from tests.bot.rasa_standin import RasaStandIn
 from tests.bot.test_webchat import frames_until, system_text
 
@@ -182,6 +182,37 @@ async def test_a_conversation_a_person_claimed_stays_with_them(sessions, databas
         await client.close()
     assert rasa.received == []
     assert [row[2] for row in await lines(sessions, chat) if row[0] == "customer"] == ["fault", "person"]
+
+
+async def test_a_line_still_waiting_when_an_agent_claims_is_theirs_not_the_bots(
+    sessions, database_url, make_settings, rasa
+) -> None:
+    """A line left without an answer (a gateway died) in a conversation an agent then claims
+    is the agent's to answer: after the hand-back the bot does not answer it late."""
+    await rasa.start()
+    await add_agent(sessions)
+    client = await start_client(make_settings(database_url, rasa_url=rasa.url))
+    try:
+        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        chat = (await ws.receive_json())["conversation_id"]
+        await ws.close()
+        async with sessions.begin() as session:
+            session.add(Handoff(conversation_id=chat, channel="webchat", reason="asked", priority="normal",
+                                priority_score=0, status="waiting", summary={},
+                                promised_response_at=utcnow() + dt.timedelta(hours=1)))
+            await session.execute(update(Conversation).where(Conversation.id == chat).values(mode="queued"))
+        waiting = await store_pending_line(sessions, chat, "my parcel never came", age=dt.timedelta(minutes=5))
+        await log_in(client)
+        console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+        await console.send_json({"type": "claim", "conversation_id": chat})
+        await frames_until(console, lambda f: f["type"] == "conversation")
+        assert (await lines(sessions, chat))[0] == ("customer", "my parcel never came", "person")
+        assert await client.server.app[ROUTER].hand_back(chat)
+        await client.server.app[REDRIVER].redrive(dt.timedelta(seconds=60))
+        await console.close()
+    finally:
+        await client.close()
+    assert f"cd-{waiting}" not in [body.get("message_id") for body in rasa.received]
 
 
 async def test_the_running_gateway_notices_the_fault_clearing(

@@ -85,14 +85,25 @@ def _databases(tmp_path: Path, cleanup: contextlib.ExitStack) -> tuple[str, str]
             cleanup.enter_context(scratch_postgres(server, "faultstracker")))
 
 
+def production_layout_here() -> bool:
+    """Whether this machine can run the production layout: Redis and a PostgreSQL server."""
+    return (answers_tcp("127.0.0.1", 6379) and os.environ.get("E2E_SINGLE_RASA", "") != "1"
+            and os.environ.get("TEST_DATABASE_URL", "").startswith("postgres"))
+
+
 @contextlib.contextmanager
-def launched_stack(tmp_path: Path) -> Iterator[Launched]:
+def launched_stack(tmp_path: Path, embedded: bool = False) -> Iterator[Launched]:
     """run.sh in its own process group on free ports: two Rasa processes with Redis locks when
-    Redis answers (else one), PostgreSQL when TEST_DATABASE_URL is set (else SQLite). The
+    Redis answers (else one), PostgreSQL when TEST_DATABASE_URL is set (else SQLite);
+    `embedded`: the embedded default whatever answers (one Rasa process, SQLite). The
     secrets are configured, so the test can speak to Rasa's channel as the gateway does."""
     with contextlib.ExitStack() as cleanup:
-        app_db, tracker_db = _databases(tmp_path, cleanup)
-        redis = answers_tcp("127.0.0.1", 6379) and os.environ.get("E2E_SINGLE_RASA", "") != "1"
+        if embedded:
+            app_db, tracker_db = f"sqlite:///{tmp_path / 'caredesk.db'}", f"sqlite:///{tmp_path / 'tracker.db'}"
+        else:
+            app_db, tracker_db = _databases(tmp_path, cleanup)
+        redis = (not embedded and answers_tcp("127.0.0.1", 6379)
+                 and os.environ.get("E2E_SINGLE_RASA", "") != "1")
         rasa_port, processes = free_port(), 2 if redis else 1
         if processes == 2:
             rasa_port = two_free_ports()
@@ -213,3 +224,12 @@ async def unanswered_lines(stack: Launched, conversations: set[str]) -> list[tup
         FROM messages m WHERE m.sender = 'customer'""")
     return [(conversation_id, line_id, line) for conversation_id, line_id, line, answered_by in rows
             if conversation_id in conversations and answered_by not in ANSWERS]
+
+
+async def faults_not_cleared(stack: Launched, conversations: set[str]) -> list[str]:
+    """Of these conversations, those still queued because the bot could not answer (a
+    `bot_unavailable` hand-off that has not ended): with no agent to claim them, each must
+    come back to the bot once the fault clears."""
+    rows = await _query(stack, "SELECT conversation_id FROM handoffs WHERE reason = 'bot_unavailable' "
+                               "AND status <> 'ended'")
+    return sorted({conversation_id for (conversation_id,) in rows if conversation_id in conversations})

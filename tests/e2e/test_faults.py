@@ -2,9 +2,10 @@
 customers, and `kill -9` of one process at a time while they chat. Each killed process must
 answer again within 10 s (restarted by the launcher), the other processes keep serving, and
 afterwards the database holds every line a customer saw echoed, every ticket a customer was
-promised, and (where that already holds) an answer after every stored customer line.
-The production layout (two Rasa processes, Redis locks, PostgreSQL) where Redis and
-TEST_DATABASE_URL answer, else the embedded default. See docs/reliability.md."""
+promised, an answer after every stored customer line, and every conversation that went to
+the queue because of the fault back with the bot. On the embedded default (one Rasa process,
+SQLite) and, where Redis and TEST_DATABASE_URL answer, the production layout (two Rasa
+processes, Redis locks, PostgreSQL). See docs/reliability.md."""
 from __future__ import annotations
 
 import asyncio
@@ -16,15 +17,21 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.chaos import Crowd, Tally
-from tests.e2e.launched import (BACK_WITHIN, Launched, back_within, launched_stack, lost_lines, missing_tickets,
-                                other_rasa_answers, unanswered_lines)
+from tests.e2e.launched import (BACK_WITHIN, Launched, back_within, faults_not_cleared, launched_stack, lost_lines,
+                                missing_tickets, other_rasa_answers, production_layout_here, unanswered_lines)
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
-    with launched_stack(tmp_path_factory.mktemp("faults")) as running:
+FAULT_CLEARED_WITHIN = 45.0  # seconds: the gateway retries a faulted conversation every pass (10 s), backing off
+
+
+@pytest.fixture(scope="module", params=["embedded", "production"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+    embedded = request.param == "embedded"
+    if not embedded and not production_layout_here():
+        pytest.skip("the production layout needs Redis and TEST_DATABASE_URL (PostgreSQL)")
+    with launched_stack(tmp_path_factory.mktemp("faults"), embedded=embedded) as running:
         yield running
         print("".join(line for line in running.output if "is back" in line or "exited unexpectedly" in line
                       or "spare" in line))
@@ -58,6 +65,15 @@ async def assert_every_line_answered(stack: Launched, tally: Tally, seconds: flo
     assert left == [], f"{len(left)} stored customer line(s) never answered: {left[:5]}"
 
 
+async def assert_back_with_the_bot(stack: Launched, tally: Tally) -> None:
+    """Every conversation the fault sent to the queue is the bot's again (no agent is online
+    to claim one), within FAULT_CLEARED_WITHIN."""
+    deadline = time.monotonic() + FAULT_CLEARED_WITHIN
+    while (left := await faults_not_cleared(stack, tally.conversations)) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    assert left == [], f"{len(left)} conversation(s) still queued after the fault cleared: {left[:5]}"
+
+
 async def test_a_killed_rasa_process_is_back_within_10s_while_the_other_answers(stack: Launched) -> None:
     two = len(stack.rasa_urls) == 2
     await stack.until_said("The spare Rasa process is ready.", 90)  # as within a minute of any start
@@ -75,6 +91,7 @@ async def test_a_killed_rasa_process_is_back_within_10s_while_the_other_answers(
     assert_launcher_logged(stack, "rasa", pid)
     await assert_nothing_lost(stack, crowd.tally)
     await assert_every_line_answered(stack, crowd.tally)
+    await assert_back_with_the_bot(stack, crowd.tally)
 
 
 async def test_a_killed_action_server_is_back_within_10s_and_nothing_is_lost(stack: Launched) -> None:
@@ -87,6 +104,7 @@ async def test_a_killed_action_server_is_back_within_10s_and_nothing_is_lost(sta
     assert_launcher_logged(stack, "actions", pid)
     await assert_nothing_lost(stack, crowd.tally)
     await assert_every_line_answered(stack, crowd.tally)
+    await assert_back_with_the_bot(stack, crowd.tally)
 
 
 async def test_a_killed_gateway_is_back_within_10s_and_loses_no_echoed_line(stack: Launched) -> None:
