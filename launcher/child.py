@@ -39,6 +39,20 @@ def describe_exit(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
+async def terminate(process: asyncio.subprocess.Process | None, grace: float) -> None:
+    """TERM, then KILL when it has not exited after `grace` seconds; returns once it has."""
+    if process is None or process.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
 def die_with_parent() -> Callable[[], None] | None:
     """A preexec function asking Linux to TERM the child if the launcher itself is killed, so a
     `kill -9` of the launcher leaves no servers behind holding the ports. The libc function is
@@ -118,15 +132,7 @@ class Child:
     async def stop(self, grace: float) -> None:
         """TERM, then KILL after `grace` seconds; then wait for the output to be written."""
         process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), grace)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await terminate(process, grace)
         if self._pumps:
             await asyncio.wait(set(self._pumps), timeout=grace)
         if process is not None and process.returncode is not None:

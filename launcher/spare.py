@@ -3,10 +3,9 @@ when its model is loaded, hand it the port of a Rasa process that died."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-from launcher.child import CHUNK, ProcessSpec, die_with_parent
+from launcher.child import CHUNK, ProcessSpec, die_with_parent, terminate
 from launcher.logfile import RotatingLog
 
 logger = logging.getLogger(__name__)
@@ -70,16 +69,7 @@ class Spare:
         return process, pump
 
     async def stop(self, grace: float) -> None:
-        process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), grace)
-            except asyncio.TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        await terminate(self.process, grace)
         if self.pump is not None:
             await asyncio.wait({self.pump}, timeout=grace)
         self.log.close()

@@ -11,6 +11,7 @@ from bot.app import create_app
 from bot.app_keys import REDRIVER
 from bot.console.auth import create_agent
 from bot.settings import Settings
+from tests.bot.rasa_standin import RasaStandIn
 
 ORIGIN = "http://caredesk.test"
 PASSWORD = "correct horse battery"
@@ -64,3 +65,13 @@ async def log_in(client: TestClient, username: str = "dana") -> None:
     response = await client.post("/console/login", data={"username": username, "password": PASSWORD},
                                  allow_redirects=False)
     assert response.status == 303 and response.headers["Location"] == "/console"
+
+
+@pytest.fixture
+async def rasa() -> AsyncIterator[RasaStandIn]:
+    """A stand-in of Rasa's REST channel (tests/bot/rasa_standin.py), closed after the test."""
+    standin = RasaStandIn()
+    try:
+        yield standin
+    finally:
+        await standin.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,17 +15,7 @@ from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
 from bot import redrive
 from bot.app_keys import HUB, REDRIVER, ROUTER
 from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
-from tests.bot.rasa_standin import RasaStandIn
 from tests.bot.test_webchat import frames_until, system_text
-
-
-@pytest.fixture
-async def rasa() -> AsyncIterator[RasaStandIn]:
-    standin = RasaStandIn()
-    try:
-        yield standin
-    finally:
-        await standin.close()
 
 
 async def store_pending_line(sessions: Any, conversation_id: str, text: str, age: dt.timedelta = dt.timedelta(0)) -> int:

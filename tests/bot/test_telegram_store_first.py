@@ -20,7 +20,6 @@ from actions.settings import async_database_url
 from bot.channels.telegram import SECRET_HEADER
 from bot.settings import Settings
 from tests.bot.conftest import start_client
-from tests.bot.rasa_standin import RasaStandIn
 from tests.bot.telegram_standin import BotApiStandIn
 
 SECRET = "a-long-secret-token-for-the-webhook"
@@ -36,15 +35,6 @@ async def api() -> AsyncIterator[tuple[BotApiStandIn, str]]:
         yield standin, str(server.make_url("")).rstrip("/")
     finally:
         await server.close()
-
-
-@pytest.fixture
-async def rasa() -> AsyncIterator[RasaStandIn]:
-    standin = RasaStandIn()
-    try:
-        yield standin
-    finally:
-        await standin.close()
 
 
 def webhook_settings(make_settings: Any, database_url: str, rasa_url: str, api_url: str) -> Settings:
