@@ -45,7 +45,7 @@ setup: $(RASA_VENV)/.installed $(APP_VENV)/.installed
 	@mkdir -p var models
 
 migrate: setup
-	$(ENV) $(PY) -m actions.db migrate
+	$(ENV) $(PY) -m caredesk.db migrate
 
 $(MODEL): $(TRAINING_INPUTS) | $(RASA_VENV)/.installed
 	@mkdir -p models

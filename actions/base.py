@@ -15,11 +15,11 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from actions.company import Company, cached_company
-from actions.db.models import utcnow
-from actions.db.session import default_sessions
+from caredesk.company import Company, cached_company
+from caredesk.db.models import utcnow
+from caredesk.db.session import default_sessions
 from actions.guessing import Limits
-from actions.settings import Settings
+from caredesk.settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import Resources, channel_of, float_slot, polite_on_failure
-from actions.db import repository
-from actions.db.models import Handoff
+from caredesk.db import repository
+from caredesk.db.models import Handoff
 from actions.ticket_status import own_ticket
 from actions.validation import answered_only
 

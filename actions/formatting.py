@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from actions.company import Company
+from caredesk.company import Company
 
 
 def day(moment: dt.datetime | None, company: Company) -> str:

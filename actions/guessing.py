@@ -20,7 +20,7 @@ from rasa_sdk import Tracker
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import FailedCheck
+from caredesk.db.models import FailedCheck
 
 logger = logging.getLogger(__name__)
 KEEP = dt.timedelta(days=1)

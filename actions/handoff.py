@@ -13,9 +13,9 @@ from rasa_sdk.types import DomainDict
 
 from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
-from actions.db import repository
+from caredesk.db import repository
 from actions.ticket_status import own_ticket
-from actions.triage import describe_deadline, prioritise, promised_response_at
+from caredesk.triage import describe_deadline, prioritise, promised_response_at
 
 # Slots that are company facts or bookkeeping, not something the customer told us.
 NOT_FOR_SUMMARY = {

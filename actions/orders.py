@@ -12,8 +12,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import guessing, sentiment, validation
 from actions.base import Resources, float_slot, polite_on_failure
-from actions.db import repository
-from actions.db.models import Order
+from caredesk.db import repository
+from caredesk.db.models import Order
 from actions.formatting import day, money
 
 MAX_ATTEMPTS = 3

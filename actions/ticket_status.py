@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from actions import guessing, validation
 from actions.base import Resources, float_slot, polite_on_failure
-from actions.db import repository
-from actions.db.models import Ticket
-from actions.triage import describe_deadline
+from caredesk.db import repository
+from caredesk.db.models import Ticket
+from caredesk.triage import describe_deadline
 
 MAX_ATTEMPTS = 3
 UNVERIFIED = "unverified"

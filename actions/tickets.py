@@ -10,9 +10,9 @@ from rasa_sdk.types import DomainDict
 from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
 from actions.complaints import CHAT_CONTACT
-from actions.db import repository
+from caredesk.db import repository
 from actions.handoff import handoff_summary, pause_listening
-from actions.triage import describe_deadline, prioritise, promised_response_at, severity_of
+from caredesk.triage import describe_deadline, prioritise, promised_response_at, severity_of
 from actions.validation import email as read_email
 
 

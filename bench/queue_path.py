@@ -23,10 +23,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from actions.db.migrate import upgrade
-from actions.db.models import Conversation, Handoff, Message
-from actions.db.session import make_engine, make_sessions
-from actions.settings import PROJECT_ROOT, async_database_url
+from caredesk.db.migrate import upgrade
+from caredesk.db.models import Conversation, Handoff, Message
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import PROJECT_ROOT, async_database_url
 from bench.stack import scratch_postgres
 from bot.app import create_app
 from bot.console.auth import create_agent

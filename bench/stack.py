@@ -164,7 +164,7 @@ def _spawn(name: str, argv: list[str], env: dict[str, str], workdir: Path, ready
 def migrate(env: dict[str, str]) -> None:
     """Create the app database with the demo shop (`make migrate` with DEMO_SHOP=true: the
     tests and the benchmark ask about the demo orders, on SQLite and PostgreSQL alike)."""
-    subprocess.run([str(APP_PYTHON), "-m", "actions.db", "migrate"], cwd=PROJECT_ROOT,
+    subprocess.run([str(APP_PYTHON), "-m", "caredesk.db", "migrate"], cwd=PROJECT_ROOT,
                    env={**env, "DEMO_SHOP": "true"}, check=True, capture_output=True)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from actions.db import repository
-from actions.db.models import Conversation, Feedback, Note, Ticket, TicketEvent
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Feedback, Note, Ticket, TicketEvent
 from bot import store
 from bot.app_keys import DESK, SESSIONS
 from bot.console import audit

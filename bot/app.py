@@ -12,9 +12,9 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from actions.company import load_company
-from actions.db.session import make_engine, make_sessions
-from actions.settings import PROJECT_ROOT
+from caredesk.company import load_company
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import PROJECT_ROOT
 from bot import api, reports
 from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS, TELEGRAM
 from bot.channels.webchat import chat_socket

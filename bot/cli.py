@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.session import make_engine, make_sessions
+from caredesk.db.session import make_engine, make_sessions
 from bot.console import agents
 from bot.console.roles import ROLES
 from bot.settings import Settings

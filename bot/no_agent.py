@@ -7,10 +7,10 @@ import datetime as dt
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.company import Company
-from actions.db import repository
-from actions.db.models import Conversation, Handoff
-from actions.triage import describe_deadline
+from caredesk.company import Company
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Handoff
+from caredesk.triage import describe_deadline
 from bot.texts import Texts
 
 

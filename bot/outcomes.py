@@ -1,6 +1,6 @@
 """What became of each customer line, and the lines still waiting for one.
 
-A customer line is stored before it is routed; its outcome (actions/db/models.py OUTCOMES) is
+A customer line is stored before it is routed; its outcome (caredesk/db/models.py OUTCOMES) is
 set in the same transaction that stores the bot's answer, or that hands it to a person. A
 line left without one (the gateway died in between, or the bot could not answer) is found
 here and sent to the bot again (bot/redrive.py). Setting an outcome is conditional, so of two
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
+from caredesk.db.models import Conversation, Handoff, Message, Ticket, utcnow
 
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]

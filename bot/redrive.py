@@ -19,8 +19,8 @@ import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 
-from actions.db.models import utcnow
-from actions.db.session import retry_if_reconnected
+from caredesk.db.models import utcnow
+from caredesk.db.session import retry_if_reconnected
 from bot import inbound, outcomes
 from bot.rasa_client import RasaUnavailable
 from bot.router import Router

@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import case, distinct, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import Agent, Feedback, Handoff, Message, Ticket, utcnow
+from caredesk.db.models import Agent, Feedback, Handoff, Message, Ticket, utcnow
 from bot.console.guard import requires
 from bot.app_keys import SESSIONS
 

@@ -16,12 +16,12 @@ import datetime as dt
 from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from actions.company import Company
-from actions.db import repository
-from actions.db.models import utcnow
-from actions.db.session import autocommit, retry_if_reconnected
+from caredesk.company import Company
+from caredesk.db import repository
+from caredesk.db.models import utcnow
+from caredesk.db.session import autocommit, retry_if_reconnected
 from actions.handoff import HANDOFF_SIGNAL
-from actions.triage import describe_deadline, prioritise, promised_response_at
+from caredesk.triage import describe_deadline, prioritise, promised_response_at
 from bot import inbound, no_agent, outcomes, store
 from bot.hub import Hub
 from bot.offers import Offers

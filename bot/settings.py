@@ -8,7 +8,7 @@ from typing import Mapping
 
 from sqlalchemy.engine import make_url
 
-from actions.settings import PROJECT_ROOT, Settings as ActionSettings, async_database_url
+from caredesk.settings import PROJECT_ROOT, Settings as ActionSettings, async_database_url
 
 
 @dataclass(frozen=True)

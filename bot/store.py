@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from actions.db.models import Conversation, Message, UTCDateTime, utcnow
+from caredesk.db.models import Conversation, Message, UTCDateTime, utcnow
 
 # The statements on the path of every message are built once, on the tables' columns rather
 # than the ORM's attributes: building and compiling them per call cost the gateway more CPU

@@ -8,9 +8,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from actions.db.models import Base
-from actions.db.session import make_engine
-from actions.settings import Settings
+from caredesk.db.models import Base
+from caredesk.db.session import make_engine
+from caredesk.settings import Settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -15,12 +15,12 @@ from sqlalchemy import delete
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from actions.company import Company, load_company
-from actions.db.migrate import upgrade
-from actions.db.models import Base
-from actions.db.seed import seed_demo_shop
-from actions.db.session import make_engine, make_sessions
-from actions.settings import PROJECT_ROOT, async_database_url
+from caredesk.company import Company, load_company
+from caredesk.db.migrate import upgrade
+from caredesk.db.models import Base
+from caredesk.db.seed import seed_demo_shop
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import PROJECT_ROOT, async_database_url
 
 if TYPE_CHECKING:
     from tests.e2e.servers import Stack

@@ -20,7 +20,7 @@ from telegram.constants import ChatAction
 from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 
-from actions.db.models import Message
+from caredesk.db.models import Message
 from bot import inbound, store
 from bot.limits import Limiter
 from bot.router import MAX_TEXT, Router

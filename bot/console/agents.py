@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import Agent
+from caredesk.db.models import Agent
 from bot.console import audit, auth
 from bot.console.roles import ROLES
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import AuditEntry, utcnow
+from caredesk.db.models import AuditEntry, utcnow
 
 PAGE = 50
 MAX_PAGE = 200

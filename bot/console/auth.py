@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from actions.db.models import Agent, AgentSession, utcnow
+from caredesk.db.models import Agent, AgentSession, utcnow
 from bot.console import passwords
 from bot.console.passwords import PasswordChecker
 

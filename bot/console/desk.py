@@ -11,8 +11,8 @@ from typing import Callable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from actions.db import repository
-from actions.db.models import Conversation, Note, utcnow
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Note, utcnow
 from bot import outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items

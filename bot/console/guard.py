@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.security import json_error  # noqa: F401  (re-exported for the API modules)
 
-from actions.db.models import Agent
+from caredesk.db.models import Agent
 from bot.app_keys import SESSIONS, SETTINGS
 from bot.console import auth
 from bot.console.roles import can

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import Handoff, Message, Note, Ticket, TicketEvent
+from caredesk.db.models import Handoff, Message, Note, Ticket, TicketEvent
 from bot import store
 
 

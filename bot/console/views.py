@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from actions.db.models import Agent
+from caredesk.db.models import Agent
 from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
 from bot.console import audit, auth
 from bot.console.desk import DeskError

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from actions.db.session import make_engine, make_sessions
+from caredesk.db.session import make_engine, make_sessions
 from bot.privacy import retention
 from bot.privacy.erase import ErasureBlocked, erase_customer
 from bot.privacy.export import export_customer, overview

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from actions.db.models import (
+from caredesk.db.models import (
     AuditEntry, Conversation, Feedback, Handoff, Message, Note, Ticket, TicketEvent,
 )
 from bot.privacy import tracker

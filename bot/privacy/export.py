@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from actions.db.models import AuditEntry, Conversation, Feedback, Handoff, Message, Note, Order, TicketEvent, utcnow
+from caredesk.db.models import AuditEntry, Conversation, Feedback, Handoff, Message, Note, Order, TicketEvent, utcnow
 from bot.privacy import tracker
 from bot.privacy.find import OPEN_HANDOFF, Query, Subject, find_subject
 

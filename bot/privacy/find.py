@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from actions.db import repository
-from actions.db.models import Conversation, Customer, Feedback, Handoff, Message, Note, Ticket
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Customer, Feedback, Handoff, Message, Note, Ticket
 from bot.privacy import tracker
 
 KINDS = ("email", "phone", "ticket", "conversation", "telegram")

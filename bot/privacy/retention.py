@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from actions.db.models import AuditEntry, Conversation, Handoff, Message, Ticket, utcnow
+from caredesk.db.models import AuditEntry, Conversation, Handoff, Message, Ticket, utcnow
 from bot.privacy import tracker
 from bot.privacy.erase import ERASED_MODE, LIVE_MODES, anonymise_tickets, new_reference, scrub
 from bot.privacy.find import ERASED, OPEN_HANDOFF, OPEN_TICKET

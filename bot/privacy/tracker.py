@@ -29,7 +29,7 @@ CHUNK = 500
 
 
 def make_tracker_engine(url: str) -> AsyncEngine:
-    """An engine on Rasa's database. Unlike actions.db.session.make_engine it sets no SQLite
+    """An engine on Rasa's database. Unlike caredesk.db.session.make_engine it sets no SQLite
     journal mode: the file is Rasa's, and stays as Rasa made it."""
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 5})

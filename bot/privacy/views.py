@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from actions.db.models import Agent, utcnow
+from caredesk.db.models import Agent, utcnow
 from bot.api import AGENT, Handler, agents_only
 from bot.app_keys import SESSIONS, SETTINGS, TRACKER_ENGINE
 from bot.console.guard import current_agent

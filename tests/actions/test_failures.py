@@ -1,10 +1,10 @@
 """When the database fails, the customer gets a polite answer, never silence or a traceback."""
 import logging
 
-from actions.db.session import make_engine, make_sessions
+from caredesk.db.session import make_engine, make_sessions
 from actions.handoff import ActionHandoff
 from actions.orders import ValidateOrderLookupForm
-from actions.settings import async_database_url
+from caredesk.settings import async_database_url
 from actions.tickets import ActionSubmitComplaint
 from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
@@ -41,7 +41,7 @@ def test_rasas_own_fallback_has_a_reply(domain) -> None:
     which sends utter_default: without it the customer would get silence."""
     import yaml
 
-    from actions.settings import PROJECT_ROOT
+    from caredesk.settings import PROJECT_ROOT
 
     config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
     [rule_policy] = [p for p in config["policies"] if p["name"] == "RulePolicy"]

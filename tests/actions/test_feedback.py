@@ -1,7 +1,7 @@
 import pytest
 from sqlalchemy import select
 
-from actions.db.models import Feedback, Handoff
+from caredesk.db.models import Feedback, Handoff
 from actions.feedback import ActionGoodbye, ActionSaveFeedback, ValidateFeedbackForm, read_rating
 from actions.handoff import ActionHandoff
 from actions.tickets import ActionSubmitComplaint
@@ -40,7 +40,7 @@ async def test_rating_is_stored_with_ticket_handoff_and_channel(sessions, compan
     )
     handoff_id = events[0]["value"]
     async with sessions() as session:
-        from actions.db.models import Ticket
+        from caredesk.db.models import Ticket
         ticket = await session.scalar(select(Ticket))
     dispatcher = CollectingDispatcher()
     slots = {"rating": "5", "feedback_comment": "very kind", "ticket_number": ticket.number, "handoff_id": handoff_id}

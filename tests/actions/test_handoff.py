@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-from actions.db.models import Handoff
+from caredesk.db.models import Handoff
 from actions.sentiment import score
 from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet

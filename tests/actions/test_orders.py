@@ -1,6 +1,6 @@
 from sqlalchemy import select
 
-from actions.db.models import Order
+from caredesk.db.models import Order
 from actions.orders import ActionAnswerOrder, ActionAskOrderNumber, ValidateOrderLookupForm
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher

@@ -1,5 +1,5 @@
 """Reading ticket numbers and matching the contact given with a ticket."""
-from actions.db.models import Ticket
+from caredesk.db.models import Ticket
 from actions.ticket_status import contact_matches, ticket_number
 
 

@@ -2,8 +2,8 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from actions.db import repository
-from actions.db.models import Handoff, Ticket, TicketEvent
+from caredesk.db import repository
+from caredesk.db.models import Handoff, Ticket, TicketEvent
 from actions.tickets import ActionSubmitComplaint
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher

@@ -6,7 +6,7 @@ import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient, TestServer
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from bot.app import create_app
 from bot.app_keys import REDRIVER
 from bot.console.auth import create_agent

@@ -2,8 +2,8 @@
 import aiohttp
 import pytest
 
-from actions.db import repository
-from actions.db.models import utcnow
+from caredesk.db import repository
+from caredesk.db.models import utcnow
 from bot.app_keys import LIMITER
 from bot.console.auth import COOKIE
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
@@ -109,7 +109,7 @@ async def test_ticket_api_reads_and_changes_status(gateway, sessions, company) -
 async def test_satisfaction_reports_the_bot_and_each_agent_apart(gateway, sessions) -> None:
     from datetime import timedelta
 
-    from actions.db.models import Feedback
+    from caredesk.db.models import Feedback
 
     assert (await gateway.get("/api/satisfaction")).status == 401
     await add_agent(sessions)

@@ -6,9 +6,9 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from actions.db.models import Conversation, Feedback, Handoff, Message, Note
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Conversation, Feedback, Handoff, Message, Note
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from tests.bot.conftest import ORIGIN, PASSWORD, log_in, start_client
 from tests.bot.test_webchat import frames_until
 
@@ -113,7 +113,7 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
 async def test_a_complaint_answered_in_the_chat_while_nobody_is_online(rasa_stack, make_settings) -> None:
     """The customer wants the reply here, no agent is signed in: one ticket, one queue entry,
     and the gateway's notice does not hand out a second ticket number."""
-    from actions.db.models import Ticket
+    from caredesk.db.models import Ticket
 
     database_url = async_database_url(rasa_stack.database_url)
     engine = make_engine(database_url)

@@ -5,8 +5,8 @@ import datetime as dt
 
 from sqlalchemy import event, func, select
 
-from actions.db import repository
-from actions.db.models import Conversation, Handoff, Message, Ticket
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Handoff, Message, Ticket
 from bot import store
 from bot.console import desk as desk_module
 from bot.console.queue import queue_items

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from actions.db.models import Conversation, Handoff, Message, Ticket, utcnow
+from caredesk.db.models import Conversation, Handoff, Message, Ticket, utcnow
 from bot import redrive
 from bot.app_keys import HUB, REDRIVER, ROUTER
 from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
@@ -228,8 +228,8 @@ def test_lines_stored_before_outcomes_were_kept_are_not_sent_again(tmp_path) -> 
 
     from alembic import command
 
-    from actions.db.migrate import alembic_config
-    from actions.settings import async_database_url
+    from caredesk.db.migrate import alembic_config
+    from caredesk.settings import async_database_url
 
     path = tmp_path / "old.db"
     config = alembic_config(async_database_url(f"sqlite:///{path}"), configure_logging=False)

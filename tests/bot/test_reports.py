@@ -2,8 +2,8 @@
 rows in the real database."""
 from datetime import timedelta
 
-from actions.db import repository
-from actions.db.models import Conversation, Handoff, Message, utcnow
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Handoff, Message, utcnow
 from tests.bot.conftest import add_agent, log_in
 
 

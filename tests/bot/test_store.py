@@ -9,8 +9,8 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.db.models import Conversation, Message
-from actions.db.session import autocommit, make_engine, retry_if_reconnected
+from caredesk.db.models import Conversation, Message
+from caredesk.db.session import autocommit, make_engine, retry_if_reconnected
 from bot import store
 
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from actions.db.models import Message
+from caredesk.db.models import Message
 from bot.channels.telegram import SECRET_HEADER, split_text
 from tests.bot.conftest import start_client
 from tests.bot.telegram_standin import BotApiStandIn

@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from actions.db.models import Feedback, Handoff, Message, Ticket
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Feedback, Handoff, Message, Ticket
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from bot.console.auth import create_agent
 from tests.bot.conftest import ORIGIN, PASSWORD, log_in, start_client
 from tests.bot.telegram_standin import BotApiStandIn

@@ -15,8 +15,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from actions.db.models import Handoff, Message
-from actions.settings import async_database_url
+from caredesk.db.models import Handoff, Message
+from caredesk.settings import async_database_url
 from bot.channels.telegram import SECRET_HEADER
 from bot.settings import Settings
 from tests.bot.conftest import start_client

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import event, select
 
-from actions.db.models import Conversation, Handoff, Message, Ticket
+from caredesk.db.models import Conversation, Handoff, Message, Ticket
 from bot.app import create_app
 from bot.app_keys import HUB, ROUTER, SESSIONS
 from tests.bot.conftest import ORIGIN, start_client

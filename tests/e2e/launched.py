@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy import text
 
-from actions.db.session import make_engine
-from actions.settings import PROJECT_ROOT, async_database_url
+from caredesk.db.session import make_engine
+from caredesk.settings import PROJECT_ROOT, async_database_url
 from bench.clients import TIMEOUTS
 from bench.stack import LOAD_CLIENT_LIMITS, ORIGIN, answers_tcp, free_port, migrate, scratch_postgres
 

@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actions.db.models import Message
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Message
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from tests.bot.conftest import ORIGIN, make_settings, start_client  # noqa: F401 (a fixture)
 from tests.e2e.servers import Stack
 from tests.e2e.test_rest_conversations import user_lines_in_tracker_store

@@ -14,9 +14,9 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import select
 
-from actions.db.models import Feedback, Handoff, Message
-from actions.db.session import make_engine, make_sessions
-from actions.settings import PROJECT_ROOT, async_database_url
+from caredesk.db.models import Feedback, Handoff, Message
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import PROJECT_ROOT, async_database_url
 from tests.e2e.servers import Stack, free_port, wait_for
 
 pytestmark = pytest.mark.e2e

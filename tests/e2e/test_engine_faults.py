@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select, text
 
-from actions.db.models import Conversation, Handoff, Message, Ticket
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Conversation, Handoff, Message, Ticket
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from bot.app_keys import ROUTER
 from tests.bot.conftest import ORIGIN, make_settings, start_client  # noqa: F401 (a fixture)
 from tests.bot.test_webchat import frames_until

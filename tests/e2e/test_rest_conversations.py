@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select, text
 
-from actions.db.models import Feedback, Handoff, Ticket
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Feedback, Handoff, Ticket
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from tests.e2e.servers import Stack
 
 pytestmark = pytest.mark.e2e

@@ -17,7 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from bench.stack import answers_tcp, free_port, migrate, scratch_postgres
 from tests.e2e.launched import two_free_ports
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from tests.conftest import BACKENDS, _admin
 
 RASA_PYTHON = PROJECT_ROOT / ".venv-rasa" / "bin" / "python"

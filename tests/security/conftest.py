@@ -15,8 +15,8 @@ import pytest
 from aiohttp import CookieJar
 from aiohttp.test_utils import TestClient
 
-from actions.db import repository
-from actions.db.models import Conversation, utcnow
+from caredesk.db import repository
+from caredesk.db.models import Conversation, utcnow
 from bot import store
 
 from bot.settings import LimitSettings

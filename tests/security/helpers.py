@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from aiohttp.test_utils import TestClient
 
-from actions.db import repository
-from actions.db.models import utcnow
+from caredesk.db import repository
+from caredesk.db.models import utcnow
 from bot.settings import Settings
 from tests.bot.conftest import ORIGIN, start_client
 

@@ -16,11 +16,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from actions.db import repository
-from actions.db.models import (
+from caredesk.db import repository
+from caredesk.db.models import (
     AuditEntry, Base, Conversation, Customer, Feedback, Handoff, Message, Note, Ticket, utcnow,
 )
-from actions.settings import async_database_url
+from caredesk.settings import async_database_url
 from bot.privacy.tracker import events, make_tracker_engine, metadata
 from tests.conftest import _admin
 

@@ -8,8 +8,8 @@ import sys
 
 from sqlalchemy import select
 
-from actions.db.models import Agent, AgentSession, AuditEntry, utcnow
-from actions.settings import PROJECT_ROOT
+from caredesk.db.models import Agent, AgentSession, AuditEntry, utcnow
+from caredesk.settings import PROJECT_ROOT
 from bot.console import auth, passwords
 from tests.bot.conftest import PASSWORD
 

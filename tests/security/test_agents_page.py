@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, Page, async_playwright, expect
 from sqlalchemy import select
 
-from actions.db.models import Agent
+from caredesk.db.models import Agent
 from bench.stack import free_port
 from bot.app import create_app
 from tests.bot.conftest import PASSWORD, add_agent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from actions.db.models import AuditEntry
+from caredesk.db.models import AuditEntry
 from tests.bot.conftest import PASSWORD, add_agent
 from tests.security.conftest import answer, make_chat, open_console
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from actions.db.models import Conversation
+from caredesk.db.models import Conversation
 from tests.bot.conftest import ORIGIN
 
 

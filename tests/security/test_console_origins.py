@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from actions.db.models import AgentSession, Ticket
+from caredesk.db.models import AgentSession, Ticket
 from bot.settings import Settings
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
 from tests.security.helpers import SHOP, add_ticket, shop_and_console_gateway

@@ -1,4 +1,4 @@
-"""Demo data stays out of real databases: `python -m actions.db migrate` (what `make run`,
+"""Demo data stays out of real databases: `python -m caredesk.db migrate` (what `make run`,
 `make migrate` and `make agent` run) adds the demo shop, with its VIP customer, only on the
 embedded default (DATABASE_URL unset) or when DEMO_SHOP=true asks for it."""
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from actions.db.models import Customer, Order
-from actions.db.session import make_engine
-from actions.settings import PROJECT_ROOT, async_database_url, demo_shop_wanted
+from caredesk.db.models import Customer, Order
+from caredesk.db.session import make_engine
+from caredesk.settings import PROJECT_ROOT, async_database_url, demo_shop_wanted
 from bench.stack import scratch_postgres
 
 PYTHON = str(PROJECT_ROOT / ".venv" / "bin" / "python")
@@ -24,7 +24,7 @@ SERVER = os.environ.get("TEST_DATABASE_URL", "")
 def migrate(database_url: str, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DEMO_SHOP")}
     env.update(DATABASE_URL=database_url, SQLALCHEMY_SILENCE_UBER_WARNING="1", **settings)
-    return subprocess.run([PYTHON, "-m", "actions.db", "migrate"], cwd=PROJECT_ROOT, env=env,
+    return subprocess.run([PYTHON, "-m", "caredesk.db", "migrate"], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

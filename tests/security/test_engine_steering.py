@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from actions.db.models import Conversation, Handoff, Message, Ticket
+from caredesk.db.models import Conversation, Handoff, Message, Ticket
 from bot.app_keys import ROUTER
 from tests.bot.conftest import ORIGIN, start_client
 from tests.bot.test_webchat import frames_until

@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from actions.db.models import Feedback, Handoff, Message, Ticket
-from actions.db.session import make_engine, make_sessions
-from actions.settings import async_database_url
+from caredesk.db.models import Feedback, Handoff, Message, Ticket
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from tests.bot.conftest import ORIGIN, start_client
 from tests.bot.test_webchat import frames_until
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from yarl import URL
 
-from actions.db.models import Message
+from caredesk.db.models import Message
 from bot.channels.telegram import SECRET_HEADER
 from bot.router import MAX_TEXT
 from bot.text_input import clean

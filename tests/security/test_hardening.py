@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 from sqlalchemy import select, text
 
-from actions.db.models import AgentSession, Message
-from actions.db.session import make_engine
-from actions.settings import PROJECT_ROOT
+from caredesk.db.models import AgentSession, Message
+from caredesk.db.session import make_engine
+from caredesk.settings import PROJECT_ROOT
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, log_in
 
 PAGES = ["/", "/console/login", "/console", "/console/reports"]

@@ -9,7 +9,7 @@ from typing import Any
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import func, select
 
-from actions.db.models import FailedCheck, Feedback, Handoff, Ticket
+from caredesk.db.models import FailedCheck, Feedback, Handoff, Ticket
 from actions.feedback import ActionSaveFeedback
 from actions.guessing import Limits
 from actions.handoff import ActionHandoff, ActionHandoffEnded

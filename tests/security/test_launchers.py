@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from engine.serve import LaunchError, rasa_argv
 
 SECRETS = {"RASA_TOKEN": "api-token", "CAREDESK_CHANNEL_SECRET": "channel", "ACTION_SERVER_TOKEN": "actions"}

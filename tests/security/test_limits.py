@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSCloseCode
 from sqlalchemy import func, select
 
-from actions.db.models import Conversation, Message
+from caredesk.db.models import Conversation, Message
 from bot.app_keys import LIMITER
 from bot.limits import Limiter, MemoryBackend
 from bot.limits_redis import RedisBackend, connect
@@ -416,7 +416,7 @@ def test_every_documented_limit_setting_is_read() -> None:
     """Each GATEWAY_LIMIT_*/GATEWAY_SIGNIN_* line of .env.example reaches the settings."""
     import re
 
-    from actions.settings import PROJECT_ROOT
+    from caredesk.settings import PROJECT_ROOT
     from bot.settings import Settings
 
     names = re.findall(r"^# (GATEWAY_(?:LIMIT|SIGNIN)_[A-Z_]+)=", (PROJECT_ROOT / ".env.example").read_text(), re.M)

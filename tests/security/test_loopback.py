@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from actions.db.models import Feedback
+from caredesk.db.models import Feedback
 from bench.stack import ACTION_TOKEN_HEADER, CHANNEL_SECRET_HEADER
 from tests.e2e.servers import Stack
 from tests.e2e.test_rest_conversations import rows, user_lines_in_tracker_store

@@ -15,9 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select, update
 
-from actions.db.models import Agent, AuditEntry, Conversation, Handoff, Message, Ticket, utcnow
-from actions.db.session import make_engine, make_sessions
-from actions.settings import PROJECT_ROOT
+from caredesk.db.models import Agent, AuditEntry, Conversation, Handoff, Message, Ticket, utcnow
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import PROJECT_ROOT
 from bot.privacy import retention
 from bot.privacy.tracker import events
 from tests.bot.conftest import ORIGIN, add_agent, log_in, make_settings, start_client  # noqa: F401 (fixture)

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 from playwright.async_api import Browser, async_playwright, expect
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from bench.stack import free_port
 from bot.app import create_app
 from tests.bot.conftest import PASSWORD, make_settings  # noqa: F401 (fixture)

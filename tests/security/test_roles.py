@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from actions.db.models import Agent, AgentSession, Conversation, Handoff, Message, Note, Ticket, TicketEvent
+from caredesk.db.models import Agent, AgentSession, Conversation, Handoff, Message, Note, Ticket, TicketEvent
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent
 from tests.security.conftest import answer, make_chat, open_console, quiet
 

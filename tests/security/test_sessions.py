@@ -8,7 +8,7 @@ import datetime as dt
 import aiohttp
 from sqlalchemy import select, update
 
-from actions.db.models import Agent, AgentSession, utcnow
+from caredesk.db.models import Agent, AgentSession, utcnow
 from bot.app_keys import HUB, SESSIONS
 from bot.console import auth
 from bot.console.hygiene import interval, sweep

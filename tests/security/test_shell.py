@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from bench.stack import free_port, migrate
 from tests.e2e.servers import wait_for
 from tests.e2e.test_run_script import group_processes

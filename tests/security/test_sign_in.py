@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 from bot.app_keys import LIMITER, PASSWORDS
 from tests.bot.conftest import PASSWORD, add_agent
 from tests.security.conftest import Backend

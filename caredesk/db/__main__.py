@@ -1,6 +1,6 @@
-"""`python -m actions.db migrate` applies the migrations, and adds the demo shop only where
+"""`python -m caredesk.db migrate` applies the migrations, and adds the demo shop only where
 it belongs: the embedded default database (DATABASE_URL unset) or when DEMO_SHOP=true.
-`python -m actions.db seed` adds the demo shop to whatever DATABASE_URL names, on request."""
+`python -m caredesk.db seed` adds the demo shop to whatever DATABASE_URL names, on request."""
 from __future__ import annotations
 
 import argparse
@@ -9,12 +9,12 @@ import logging
 import os
 import sys
 
-from actions.db.models import utcnow
-from actions.db.seed import seed_demo_shop
-from actions.db.session import make_engine, make_sessions
-from actions.settings import Settings, demo_shop_wanted
+from caredesk.db.models import utcnow
+from caredesk.db.seed import seed_demo_shop
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import Settings, demo_shop_wanted
 
-logger = logging.getLogger("actions.db")
+logger = logging.getLogger("caredesk.db")
 
 
 async def _seed(settings: Settings) -> int:
@@ -27,7 +27,7 @@ async def _seed(settings: Settings) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m actions.db")
+    parser = argparse.ArgumentParser(prog="python -m caredesk.db")
     parser.add_argument("command", choices=["migrate", "seed"])
     parser.add_argument("--no-seed", action="store_true", help="migrate without demo data, whatever DEMO_SHOP says")
     args = parser.parse_args()
@@ -39,7 +39,7 @@ def main() -> None:
     except ValueError as error:
         sys.exit(str(error))
     if args.command == "migrate":
-        from actions.db.migrate import upgrade
+        from caredesk.db.migrate import upgrade
 
         upgrade()
         if args.no_seed or not wanted:

@@ -6,7 +6,7 @@ import asyncio
 from alembic import command
 from alembic.config import Config
 
-from actions.settings import PROJECT_ROOT
+from caredesk.settings import PROJECT_ROOT
 
 
 def alembic_config(database_url: str | None = None, *, configure_logging: bool = True) -> Config:

@@ -3,8 +3,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from actions.db.models import Base
-from actions.db.session import make_engine
+from caredesk.db.models import Base
+from caredesk.db.session import make_engine
 
 
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:
@@ -24,8 +24,8 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
 
 
 async def test_sqlite_runs_in_wal_mode_with_normal_sync(tmp_path) -> None:
-    from actions.db.migrate import upgrade_async
-    from actions.settings import async_database_url
+    from caredesk.db.migrate import upgrade_async
+    from caredesk.settings import async_database_url
 
     url = async_database_url(f"sqlite:///{tmp_path / 'wal.db'}")
     await upgrade_async(url)

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from actions.company import Company, parse_company
-from actions.triage import (
+from caredesk.company import Company, parse_company
+from caredesk.triage import (
     add_business_hours,
     describe_deadline,
     prioritise,

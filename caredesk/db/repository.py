@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import (
+from caredesk.db.models import (
     Conversation,
     Customer,
     Feedback,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from actions.db.models import Customer, Order
+from caredesk.db.models import Customer, Order
 
 DEMO_CUSTOMERS: list[dict[str, Any]] = [
     {"email": "maria.lopez@example.com", "name": "Maria Lopez", "phone": "+49 151 5550 1001", "tier": "regular"},

@@ -25,7 +25,7 @@ def async_database_url(url: str) -> str:
 
 
 def demo_shop_wanted(environ: Mapping[str, str]) -> bool:
-    """Whether `python -m actions.db migrate` adds the demo shop (with its VIP customer):
+    """Whether `python -m caredesk.db migrate` adds the demo shop (with its VIP customer):
     DEMO_SHOP=true/false when set, else only on the embedded default (DATABASE_URL unset), so
     a real database never gets made-up customers. Read by the migrate command alone, so a
     typo here stops `make migrate`, not the running services."""

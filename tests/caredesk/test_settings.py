@@ -1,6 +1,6 @@
 import pytest
 
-from actions.settings import Settings, async_database_url
+from caredesk.settings import Settings, async_database_url
 
 
 def test_plain_urls_get_async_drivers() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from actions.settings import Settings
+from caredesk.settings import Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from actions.company import Company
+from caredesk.company import Company
 
 SEVERITY_SCORES = {"threat_to_leave": 100, "formal_complaint": 60, "grumble": 40}
 TIER_BONUS = {"vip": 25, "regular": 0, "new": 0}
