@@ -1,9 +1,11 @@
-"""Bringing in a person. The bot records a queue entry with everything the agent needs, tells
-the customer when to expect an answer, and pauses (ConversationPaused) so it stays silent.
-The gateway resumes the conversation and sends /handoff_ended when the agent is done."""
+"""Bringing in a person. The bot asks the gateway for one (a HandoffRequest with everything
+the agent needs, sent with its reply), tells the customer when to expect an answer, and
+pauses (ConversationPaused) so it stays silent. The gateway's state machine (bot/lifecycle.py)
+queues the conversation; it resumes it and sends /handoff_ended when the agent is done."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -14,8 +16,9 @@ from rasa_sdk.types import DomainDict
 from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
 from caredesk.db import repository
+from caredesk.handoff_request import HandoffRequest
+from caredesk.triage import Priority, describe_deadline, prioritise, promised_response_at
 from actions.ticket_status import own_ticket
-from caredesk.triage import describe_deadline, prioritise, promised_response_at
 
 # Slots that are company facts or bookkeeping, not something the customer told us.
 NOT_FOR_SUMMARY = {
@@ -38,21 +41,28 @@ REASON_RESPONSE = {
 RECENT = 6
 
 
-# Sent as a custom message with the hand-off reply, so the gateway looks for the new hand-off
-# in the database only after the turns that made one (not after every message).
-HANDOFF_SIGNAL = {"caredesk": "handoff"}
 CMDLINE = "cmdline"  # Rasa's input channel for `rasa shell`
 
 
-def pause_listening(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
-    """Stop the bot in this conversation and tell the gateway. The pause ends the prediction
-    loop before Rasa would log action_listen, so it is logged here: when the gateway resumes
-    the conversation, the next message is then read like any other and the hand-back rules
-    apply. `make shell` (Rasa's cmdline channel) has no gateway, and would print the signal
-    as raw JSON, so it does not get it."""
+def ask_for_a_person(dispatcher: CollectingDispatcher, tracker: Tracker, request: HandoffRequest) -> list[EventType]:
+    """Ask the gateway for a person and stop the bot in this conversation. The pause ends the
+    prediction loop before Rasa would log action_listen, so it is logged here: when the
+    gateway resumes the conversation, the next message is then read like any other and the
+    hand-back rules apply. `make shell` (Rasa's cmdline channel) has no gateway, and would
+    print the request as raw JSON, so it does not get it."""
     if channel_of(tracker) != CMDLINE:
-        dispatcher.utter_message(json_message=HANDOFF_SIGNAL)
+        dispatcher.utter_message(json_message=request.to_message())
     return [ActionExecuted("action_listen"), ConversationPaused()]
+
+
+def request_for(tracker: Tracker, *, reason: str, priority: Priority, promised: dt.datetime,
+                ticket: tuple[int, str] | None, feeling: sentiment.Mood) -> HandoffRequest:
+    """The request the gateway carries out: why, how urgent, and the agent's summary."""
+    return HandoffRequest(
+        reason=reason, priority=priority.label, priority_score=priority.score, promised_response_at=promised,
+        summary=handoff_summary(tracker, reason=reason, ticket_number=ticket[1] if ticket else None, feeling=feeling),
+        ticket_id=ticket[0] if ticket else None,
+    )
 
 
 def handoff_summary(
@@ -102,25 +112,11 @@ class EscalatingAction(Resources, Action, ABC):
             # Only a ticket this conversation made or proved: a number the customer merely
             # mentioned must not show its owner to the agent, nor take the agent's reply.
             ticket = await own_ticket(session, tracker, tracker.get_slot("ticket_number"))
-            ticket_id, ticket_number = (ticket.id, ticket.number) if ticket else (None, None)
-            handoff = await repository.create_handoff(
-                session,
-                conversation_id=tracker.sender_id,
-                channel=channel_of(tracker),
-                reason=reason,
-                priority=priority.label,
-                priority_score=priority.score,
-                summary=handoff_summary(tracker, reason=reason, ticket_number=ticket_number, feeling=feeling),
-                promised_response_at=promised,
-                ticket_id=ticket_id,
-            )
-        promised_text = describe_deadline(handoff.promised_response_at, now, self.company)
+        request = request_for(tracker, reason=reason, priority=priority, promised=promised, feeling=feeling,
+                              ticket=(ticket.id, ticket.number or "") if ticket else None)
+        promised_text = describe_deadline(promised, now, self.company)
         dispatcher.utter_message(response=REASON_RESPONSE[reason], promised_time=promised_text)
-        return [
-            SlotSet("handoff_id", float(handoff.id)),
-            SlotSet("promised_time", promised_text),
-            *pause_listening(dispatcher, tracker),
-        ]
+        return [SlotSet("promised_time", promised_text), *ask_for_a_person(dispatcher, tracker, request)]
 
 
 class ActionHandoff(EscalatingAction):
@@ -176,9 +172,8 @@ class ActionHandoffEnded(Resources, Action):
     ) -> list[EventType]:
         agent_name = None
         async with self.sessions.begin() as session:
-            handoff = await repository.end_handoff(session, tracker.sender_id)
-            if handoff is None:
-                handoff = await repository.latest_handoff(session, tracker.sender_id)
+            # The gateway ended the hand-off (bot/lifecycle.py); the bot only asks for the rating.
+            handoff = await repository.latest_handoff(session, tracker.sender_id)
             # One hand-off ends in one rating, once: a second ending rates nobody's part of it.
             if handoff is not None and not await repository.mark_rating_asked(session, handoff.id, self.now()):
                 handoff = None

@@ -11,7 +11,7 @@ from actions import sentiment
 from actions.base import Resources, channel_of, polite_on_failure
 from actions.complaints import CHAT_CONTACT
 from caredesk.db import repository
-from actions.handoff import handoff_summary, pause_listening
+from actions.handoff import ask_for_a_person, request_for
 from caredesk.triage import describe_deadline, prioritise, promised_response_at, severity_of
 from actions.validation import email as read_email
 
@@ -82,18 +82,8 @@ class ActionSubmitComplaint(Resources, Action):
             if not (upset or in_chat):
                 return events
             reason = "churn_threat" if churn else "negative_sentiment" if upset else "reply_in_chat"
-            summary = handoff_summary(tracker, reason=reason, ticket_number=ticket.number, feeling=feeling)
-            handoff = await repository.create_handoff(
-                session,
-                conversation_id=tracker.sender_id,
-                channel=channel_of(tracker),
-                reason=reason,
-                priority=priority.label,
-                priority_score=priority.score,
-                summary=summary,
-                promised_response_at=promised,
-                ticket_id=ticket.id,
-            )
+            request = request_for(tracker, reason=reason, priority=priority, promised=promised, feeling=feeling,
+                                  ticket=(ticket.id, ticket.number or ""))
             dispatcher.utter_message(response="utter_handoff_complaint" if upset else "utter_handoff_reply_in_chat",
                                      promised_time=promised_text)
-            return events + [SlotSet("handoff_id", float(handoff.id)), *pause_listening(dispatcher, tracker)]
+            return events + ask_for_a_person(dispatcher, tracker, request)

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from caredesk.db.models import Conversation, Handoff, Message, Ticket, utcnow
+from caredesk.db.models import Conversation, Handoff, Message, Ticket
 
 _messages: Table = Message.__table__  # type: ignore[assignment]
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
@@ -150,33 +150,14 @@ def _first_line(summary: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def back_to_bot(connection: AsyncConnection, handoff: Returnable) -> bool:
-    """The bot answers again: the hand-off ends (end_reason "bot_back"), the conversation is
-    the bot's, and its lines since the fault wait for the bot again. Only while no person has
-    claimed it: False when one has, when the bot itself asked for a person meanwhile, or when
-    another gateway did this first."""
-    ended = await connection.execute(
-        update(_handoffs)
-        # Still waiting, and still for the fault: the probe's turn may have been the bot itself
-        # asking for a person, which turns this hand-off into its own (one open per conversation).
-        .where(_handoffs.c.id == handoff.handoff_id, _handoffs.c.status == "waiting",
-               _handoffs.c.reason == "bot_unavailable")
-        .values(status="ended", end_reason="bot_back", ended_at=utcnow())
+async def reopen_lines(connection: AsyncConnection, conversation_id: str, first_line: int | None) -> None:
+    """The conversation is back with the bot after a fault (bot/lifecycle.py bot_back): its
+    lines since `first_line`, which went to the agents, wait for the bot again."""
+    if first_line is None:
+        return
+    await connection.execute(
+        update(_messages)
+        .where(_messages.c.conversation_id == conversation_id, _messages.c.sender == "customer",
+               _messages.c.id >= first_line, _messages.c.outcome.in_(("fault", "person")))
+        .values(outcome=None)
     )
-    if ended.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    moved = await connection.execute(
-        update(_conversations)
-        .where(_conversations.c.id == handoff.conversation_id, _conversations.c.mode == "queued")
-        .values(mode="bot", updated_at=utcnow())
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        raise LookupError(f"conversation {handoff.conversation_id} is no longer queued")
-    if handoff.first_line is not None:
-        await connection.execute(
-            update(_messages)
-            .where(_messages.c.conversation_id == handoff.conversation_id, _messages.c.sender == "customer",
-                   _messages.c.id >= handoff.first_line, _messages.c.outcome.in_(("fault", "person")))
-            .values(outcome=None)
-        )
-    return True

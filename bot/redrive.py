@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 
 from caredesk.db.models import utcnow
 from caredesk.db.session import retry_if_reconnected
-from bot import inbound, outcomes
+from bot import inbound, lifecycle, outcomes
 from bot.rasa_client import RasaUnavailable
 from bot.router import Router
 
@@ -155,11 +155,14 @@ class Redriver:
         """End the hand-off, tell the customer, and answer what they sent since the fault."""
         try:
             async with self.router.transactions.begin() as connection:
-                if not await outcomes.back_to_bot(connection, handoff):
+                change = await lifecycle.bot_back(connection, handoff.conversation_id, handoff.handoff_id)
+                if change is None:
                     return False  # a person claimed it meanwhile: theirs now
-        except LookupError as error:
+                await outcomes.reopen_lines(connection, handoff.conversation_id, handoff.first_line)
+        except lifecycle.TooLate as error:
             logger.warning("hand-off %d stays with the agents: %s", handoff.handoff_id, error)
             return False
+        await lifecycle.announce(self.router.hub, change)
         logger.info("conversation %s is back with the bot after a fault", handoff.conversation_id)
         texts = self.router.texts
         words = (texts.say("utter_gateway_bot_back_ticketed", ticket_number=handoff.ticket) if handoff.ticket

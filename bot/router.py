@@ -1,8 +1,9 @@
-"""Owns each conversation's mode (bot, queued, agent) and routes every customer message.
+"""Routes every customer message to whoever the conversation is with (bot/lifecycle.py
+owns that state and every change of it).
 
-Every inbound message is written to the transcript before anything else happens. In bot
-mode it goes to Rasa and the replies are stored and delivered; when the bot has handed the
-conversation to a person (a waiting hand-off row), the conversation becomes queued and
+Every inbound message is written to the transcript before anything else happens. With the
+assistant it goes to Rasa and the replies are stored and delivered; when the bot's reply
+asks for a person (a HandoffRequest), the state machine queues the conversation and
 messages go to the agents only. If Rasa fails, the customer is told a person will follow up
 and a queue entry (and, with no agent online, a ticket) makes sure someone does; when the fault
 clears first, bot/redrive.py gives the conversation back to the bot. Each customer line gets
@@ -17,12 +18,11 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from caredesk.company import Company
-from caredesk.db import repository
 from caredesk.db.models import utcnow
 from caredesk.db.session import autocommit, retry_if_reconnected
-from actions.handoff import HANDOFF_SIGNAL
+from caredesk.handoff_request import HandoffRequest
 from caredesk.triage import describe_deadline, prioritise, promised_response_at
-from bot import inbound, no_agent, outcomes, store
+from bot import inbound, lifecycle, no_agent, outcomes, store
 from bot.hub import Hub
 from bot.offers import Offers
 from bot.rasa_client import RasaClient, RasaUnavailable
@@ -194,14 +194,12 @@ class Router:
             return
         for message in stored:
             await self._publish(conversation_id, message)
-        handed_over = any((reply.get("custom") or {}) == HANDOFF_SIGNAL for reply in replies)
-        if not handed_over and replies:
-            return  # an ordinary turn: nothing to look up
-        if await self._follow_handoff(conversation_id, None if reached else line_id):
-            return
-        if not reached:
+        request = next(filter(None, (HandoffRequest.from_message(reply.get("custom")) for reply in replies)), None)
+        if request is not None:
+            await self._hand_over(conversation_id, request, None if reached else line_id)
+        elif not reached:
             # The engine could not be reached, or failed: make sure a person follows up.
-            await self._bot_unavailable(conversation_id, channel, line_id)
+            await self._bot_unavailable(conversation_id, line_id)
         elif not replies:
             # Rasa answered, with nothing to say: not an outage, so no hand-off and no ticket.
             logger.warning("Rasa answered nothing in conversation %s", conversation_id)
@@ -247,78 +245,67 @@ class Router:
             conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
         )
 
-    async def _follow_handoff(self, conversation_id: str, line_id: int | None = None) -> bool:
-        """If the bot has asked for a person, queue the conversation. True when queued; the
-        line `line_id` (one the bot did not answer) then went to a person."""
+    async def _hand_over(self, conversation_id: str, request: HandoffRequest, line_id: int | None = None,
+                         *, outcome: str = "person") -> bool:
+        """Carry out a request for a person: the conversation waits in the queue. False when
+        it was not with the bot (any more). The line `line_id`, one the bot did not answer,
+        gets `outcome` in the same unit of work. With nobody online the customer is told so
+        and gets a ticket (bot/no_agent.py)."""
         async with self.sessions.begin() as session:
-            conversation, handoff = await repository.conversation_and_open_handoff(session, conversation_id)
-            if conversation is None or handoff is None or conversation.mode != "bot":
-                return False
-            conversation.mode = "queued"
+            try:
+                change, handoff = await lifecycle.hand_over(session, conversation_id, request, now=self.clock())
+            except lifecycle.TooLate:  # the line is then with whoever has the conversation
+                change = None
             if line_id is not None:
-                await outcomes.settle(await session.connection(), line_id, "person")
+                await outcomes.settle(await session.connection(), line_id, outcome if change else "person")
+            if change is None:
+                logger.info("conversation %s was not with the bot: hand-off request not carried out", conversation_id)
+                return False
+            conversation = await store.conversation(session, conversation_id)
+            assert conversation is not None  # the state machine just moved it
             notice = await no_agent.notice(session, conversation, handoff, texts=self.texts, company=self.company,
                                            now=self.clock(), agents_online=self.hub.agents_online())
+        await lifecycle.announce(self.hub, change)
+        if request.reason == "bot_unavailable":
+            await self.say(conversation_id, "system", self.texts.say(
+                "utter_gateway_bot_unavailable",
+                promised_time=describe_deadline(request.promised_response_at, self.clock(), self.company)))
         if notice:
             await self.say(conversation_id, "system", notice)
         await self.queue_changed()
         return True
 
-    async def _bot_unavailable(self, conversation_id: str, channel: str, line_id: int | None = None) -> None:
+    async def _bot_unavailable(self, conversation_id: str, line_id: int | None = None) -> None:
         """A person follows up on what the bot could not answer; the line `line_id` is kept
         as the hand-off's first line, which goes back to the bot if the fault clears first."""
         now = self.clock()
         priority = prioritise(severity="formal_complaint", sentiment=None, tier=None)
-        promised = promised_response_at(now, priority.label, self.company)
-        async with self.sessions.begin() as session:
-            conversation = await store.conversation(session, conversation_id)
-            if conversation is None:
-                return
+        async with self.sessions() as session:
             recent = [m.text for m in (await store.history(session, conversation_id)) if m.sender == "customer"][-6:]
-            handoff = await repository.create_handoff(
-                session,
-                conversation_id=conversation_id,
-                channel=channel,
-                reason="bot_unavailable",
-                priority=priority.label,
-                priority_score=priority.score,
-                summary={"reason": "bot_unavailable", "intent": None, "recent_intents": [],
-                         "recent_messages": recent, "slots": {}, "sentiment": None,
-                         "sentiment_min": None, "ticket": None, "customer_tier": None, "first_line": line_id},
-                promised_response_at=promised,
-            )
-            conversation.mode = "queued"
-            if line_id is not None:
-                await outcomes.settle(await session.connection(), line_id, "fault")
-            notice = await no_agent.notice(session, conversation, handoff, texts=self.texts, company=self.company,
-                                           now=self.clock(), agents_online=self.hub.agents_online())
-        await self.say(
-            conversation_id, "system",
-            self.texts.say(
-                "utter_gateway_bot_unavailable",
-                promised_time=describe_deadline(promised, now, self.company),
-            ),
+        request = HandoffRequest(
+            reason="bot_unavailable", priority=priority.label, priority_score=priority.score,
+            promised_response_at=promised_response_at(now, priority.label, self.company),
+            summary={"reason": "bot_unavailable", "intent": None, "recent_intents": [], "recent_messages": recent,
+                     "slots": {}, "sentiment": None, "sentiment_min": None, "ticket": None, "customer_tier": None,
+                     "first_line": line_id},
         )
-        if notice:
-            await self.say(conversation_id, "system", notice)
-        await self.queue_changed()
+        await self._hand_over(conversation_id, request, line_id, outcome="fault")
 
-    async def hand_back(self, conversation_id: str) -> bool:
+    async def hand_back(self, conversation_id: str, *, actor: str = "gateway") -> bool:
         """The agent is done: the bot takes over again and asks for the rating, once. False
         when the conversation was not with an agent (a second click, another console)."""
         async with self.sessions.begin() as session:
-            channel = await store.leave_agent_mode(session, conversation_id)
-            if channel is None:
-                return False
-            await repository.end_handoff(session, conversation_id)
-        await self.hub.to_customer(conversation_id, {"type": "agent_left"})
+            change = await lifecycle.hand_back(session, conversation_id, actor=actor, now=self.clock())
+        if change is None:
+            return False
+        await lifecycle.announce(self.hub, change)
         await self.say(conversation_id, "system", self.texts.say("utter_gateway_agent_left"))
         await self.queue_changed()
         try:
             await self.rasa.resume(conversation_id)
         except RasaUnavailable as error:
             logger.error("could not resume conversation %s: %s", conversation_id, error)
-        await self.ask_bot(conversation_id, HANDOFF_ENDED, channel)
+        await self.ask_bot(conversation_id, HANDOFF_ENDED, change.channel or "webchat")
         return True
 
     async def queue_changed(self) -> None:

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select, update
+from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from caredesk.db.models import Conversation, Message, UTCDateTime, utcnow
@@ -127,18 +127,6 @@ class NewChat:
 
 async def conversation(session: AsyncSession, conversation_id: str) -> Conversation | None:
     return await session.get(Conversation, conversation_id)
-
-
-async def leave_agent_mode(session: AsyncSession, conversation_id: str) -> str | None:
-    """Back to the bot, in one conditional UPDATE, so that of two consoles resolving at once
-    only one carries it out. The conversation's channel, or None when it was not with an agent."""
-    result = await session.execute(
-        update(_conversations)
-        .where(_conversations.c.id == conversation_id, _conversations.c.mode == "agent")
-        .values(mode="bot", agent_username=None, agent_name=None, updated_at=utcnow())
-        .returning(_conversations.c.channel)
-    )
-    return result.scalar_one_or_none()
 
 
 async def new_conversation(connection: AsyncConnection, channel: str, resume_for: dt.timedelta) -> NewChat:

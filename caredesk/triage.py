@@ -16,6 +16,7 @@ SEVERITY_SCORES = {"threat_to_leave": 100, "formal_complaint": 60, "grumble": 40
 TIER_BONUS = {"vip": 25, "regular": 0, "new": 0}
 STRONGLY_NEGATIVE = -0.6
 NEGATIVE = -0.3
+PRIORITIES = ("urgent", "high", "normal", "low")
 
 FORMAL_WORDS = re.compile(
     r"\b(formal(ly)?|lodge|official|lawyer|legal|court|consumer (protection|rights)|"

@@ -9,11 +9,11 @@ import datetime as dt
 import logging
 from typing import Callable
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caredesk.db import repository
 from caredesk.db.models import Conversation, Note, utcnow
-from bot import outcomes, store
+from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
@@ -87,33 +87,40 @@ class Desk:
         if not can(agent, "work"):
             raise DeskError("Your role does not allow claiming conversations.")
         async with self.sessions.begin() as session:
-            handoff = await repository.open_handoff(session, conversation_id)
-            conversation = await store.conversation(session, conversation_id)
-            if handoff is None or conversation is None:
-                raise DeskError("This conversation is not waiting for a person.")
-            taken_from = None
-            if handoff.status == "claimed" and conversation.agent_username != agent.username:
-                if not can(agent, "work_any"):
-                    raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
-                taken_from = conversation.agent_username
-            handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", agent.name, self.clock()
-            handoff.agent_username = agent.username
-            conversation.mode = "agent"
-            conversation.agent_username, conversation.agent_name = agent.username, agent.name
-            await outcomes.settle_waiting(session, conversation_id, "person")
-            if handoff.ticket_id is not None:
-                await repository.add_ticket_event(
-                    session, handoff.ticket_id, "claimed", actor=f"agent:{agent.username}"
-                )
-            audit.record(session, agent.username, "claim", conversation_id,
-                         {"took_over_from": taken_from} if taken_from else None, agent.address)
-        await self.hub.to_customer(conversation_id, {"type": "agent_joined", "agent_name": agent.name})
-        await self.router.say(
-            conversation_id, "system",
-            self.router.texts.say("utter_gateway_agent_joined", agent_name=agent.name),
-        )
+            change = await self._claim(session, agent, conversation_id)
+        if change is not None:  # None: it was this agent's already; they see it again
+            await lifecycle.announce(self.hub, change)
+            await self.router.say(
+                conversation_id, "system",
+                self.router.texts.say("utter_gateway_agent_joined", agent_name=agent.name),
+            )
         await self.show(agent, conversation_id)
         await self.publish_queue()
+
+    async def _claim(self, session: AsyncSession, agent: AgentConnection, conversation_id: str) -> lifecycle.Change | None:
+        """Claim, or take over (leads and admins), through the state machine, in `session`."""
+        handoff = await repository.open_handoff(session, conversation_id)
+        conversation = await store.conversation(session, conversation_id)
+        if handoff is None or conversation is None:
+            raise DeskError("This conversation is not waiting for a person.")
+        taken_from = None
+        if handoff.status == "claimed" and conversation.agent_username == agent.username:
+            return None
+        if handoff.status == "claimed":
+            if not can(agent, "work_any"):
+                raise DeskError(f"{handoff.claimed_by} is already handling this conversation.")
+            taken_from = conversation.agent_username
+        try:
+            change = await lifecycle.claim(session, conversation_id, handoff, username=agent.username,
+                                           name=agent.name, now=self.clock(), taken_from=taken_from)
+        except lifecycle.TooLate:
+            raise DeskError("Someone else has just taken this conversation.") from None
+        await outcomes.settle_waiting(session, conversation_id, "person")
+        if handoff.ticket_id is not None:
+            await repository.add_ticket_event(session, handoff.ticket_id, "claimed", actor=f"agent:{agent.username}")
+        audit.record(session, agent.username, "claim", conversation_id,
+                     {"took_over_from": taken_from} if taken_from else None, agent.address)
+        return change
 
     @staticmethod
     def _check_owner(agent: AgentConnection, conversation: Conversation | None, *, claimed: bool) -> None:
@@ -188,7 +195,7 @@ class Desk:
 
     async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
         await self._owned(agent, conversation_id)
-        if not await self.router.hand_back(conversation_id):
+        if not await self.router.hand_back(conversation_id, actor=f"agent:{agent.username}"):
             raise DeskError("This conversation has already been handed back.")
         async with self.sessions.begin() as session:
             audit.record(session, agent.username, "resolve", conversation_id, None, agent.address)

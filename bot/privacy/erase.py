@@ -24,7 +24,7 @@ from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from caredesk.db.models import (
-    AuditEntry, Conversation, Feedback, Handoff, Message, Note, Ticket, TicketEvent,
+    AuditEntry, Conversation, ConversationEvent, Feedback, Handoff, Message, Note, Ticket, TicketEvent,
 )
 from bot.privacy import tracker
 from bot.privacy.find import ERASED, KINDS, OPEN_HANDOFF, PSEUDONYM_PREFIX, TELEGRAM_PREFIX, Query, find_subject
@@ -109,7 +109,7 @@ async def _pseudonymise(session: AsyncSession, pseudonyms: dict[str, str], count
                               execution_options={"synchronize_session": False})
         counts["conversations"] += len(mine)
     for model, key, values in ((Handoff, "handoffs", {"summary": {}}), (Feedback, "feedback", {"comment": None}),
-                               (Ticket, None, {})):
+                               (Ticket, None, {}), (ConversationEvent, None, {"detail": None})):
         result = await session.execute(
             update(model).where(model.conversation_id.in_(ids))
             .values(conversation_id=case(pseudonyms, value=model.conversation_id), **values),

@@ -208,6 +208,30 @@ class Conversation(Base):
     resume_expires_at: Mapped[dt.datetime | None]
 
 
+# Who is talking to the customer (Conversation.mode), and how it may change: bot/lifecycle.py
+# is the one writer. "erased": a pseudonym's row (bot/privacy/erase.py), never routed.
+STATES = ("bot", "queued", "agent")
+
+
+class ConversationEvent(Base):
+    """One change of who is talking to the customer: the conversation's history of states.
+    Written only by bot/lifecycle.py, in the unit of work that makes the change."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (Index("ix_conversation_events_conversation_id", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # handed_over, bot_unavailable, claimed, transferred, handed_back, bot_back
+    transition: Mapped[str] = mapped_column(String(24))
+    from_state: Mapped[str] = mapped_column(String(8))
+    to_state: Mapped[str] = mapped_column(String(8))
+    actor: Mapped[str] = mapped_column(String(80))  # bot, gateway, agent:<username>
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 # What became of a customer line (Message.outcome). NULL: not yet handled, so the gateway
 # sends it to the bot again (bot/redrive.py). "migrated": stored before outcomes were kept.
 OUTCOMES = ("bot", "person", "fault", "refused", "migrated")

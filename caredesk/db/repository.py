@@ -210,15 +210,6 @@ async def conversation_and_open_handoff(
     return (row[0], row[1]) if row else (None, None)
 
 
-async def end_handoff(session: AsyncSession, conversation_id: str) -> Handoff | None:
-    handoff = await open_handoff(session, conversation_id)
-    if handoff is not None:
-        handoff.status = "ended"
-        handoff.ended_at = utcnow()
-        await session.flush()
-    return handoff
-
-
 async def mark_rating_asked(session: AsyncSession, handoff_id: int, now: dt.datetime) -> bool:
     """Note that the customer is being asked to rate this hand-off; False if they were already."""
     result = await session.execute(

@@ -7,7 +7,7 @@ from actions.handoff import ActionHandoff
 from actions.tickets import ActionSubmitComplaint
 from rasa_sdk.executor import CollectingDispatcher
 from tests.actions.test_tickets import COMPLAINT
-from tests.actions.trackers import responses, tracker
+from tests.actions.trackers import carried_out, responses, tracker
 
 
 @pytest.mark.parametrize(
@@ -35,10 +35,11 @@ async def test_rating_is_stored_with_ticket_handoff_and_channel(sessions, compan
     await ActionSubmitComplaint(sessions=sessions, company=company).run(
         CollectingDispatcher(), tracker("yes", "affirm", slots=COMPLAINT, sender_id="c-1"), {}
     )
-    events = await ActionHandoff(sessions=sessions, company=company).run(
-        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c-1"), {}
+    asked = CollectingDispatcher()
+    await ActionHandoff(sessions=sessions, company=company).run(
+        asked, tracker("human", "contact_human_agent", sender_id="c-1"), {}
     )
-    handoff_id = events[0]["value"]
+    handoff_id = float((await carried_out(sessions, asked, "c-1")).id)
     async with sessions() as session:
         from caredesk.db.models import Ticket
         ticket = await session.scalar(select(Ticket))
@@ -116,10 +117,11 @@ async def test_a_declined_rating_stores_nothing(sessions) -> None:
 
 
 async def handed_back(sessions, company, sender: str) -> float:
-    events = await ActionHandoff(sessions=sessions, company=company).run(
-        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id=sender), {}
+    asked = CollectingDispatcher()
+    await ActionHandoff(sessions=sessions, company=company).run(
+        asked, tracker("human", "contact_human_agent", sender_id=sender), {}
     )
-    handoff_id = events[0]["value"]
+    handoff_id = float((await carried_out(sessions, asked, sender)).id)
     async with sessions.begin() as session:
         handoff = await session.get(Handoff, int(handoff_id))
         handoff.status, handoff.claimed_by, handoff.agent_username = "ended", "Dana Weiss", "dana"

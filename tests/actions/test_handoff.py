@@ -5,8 +5,7 @@ from actions.sentiment import score
 from actions.handoff import ActionHandleFallback, ActionHandoff, ActionHandoffEnded
 from rasa_sdk.events import ActionExecuted, ConversationPaused, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from actions.handoff import HANDOFF_SIGNAL
-from tests.actions.trackers import responses, signals, tracker, user_event
+from tests.actions.trackers import carried_out, requests, responses, signals, tracker, user_event
 from tests.conftest import FIXED_NOW
 
 
@@ -15,13 +14,16 @@ async def handoffs(sessions) -> list[Handoff]:
         return list((await session.scalars(select(Handoff).order_by(Handoff.id))).all())
 
 
-async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions, company) -> None:
+async def test_asking_for_a_person_asks_the_gateway_and_pauses_the_bot(sessions, company) -> None:
     history = [user_event("my order 10005533 is late and I am really annoyed", "track_order")]
     t = tracker("can I talk to a human", "contact_human_agent", history=history, sender_id="c-7",
                 slots={"order_number": "10005533", "shop_name": "Northwind Goods"}, channel="webchat")
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(dispatcher, t, {})
-    [row] = await handoffs(sessions)
+    assert await handoffs(sessions) == [], "the action asks; only the gateway writes the hand-off"
+    [request] = requests(dispatcher)
+    assert request.promised_response_at > FIXED_NOW and request.ticket_id is None
+    row = await carried_out(sessions, dispatcher, "c-7")
     assert (row.conversation_id, row.channel, row.reason, row.status) == ("c-7", "webchat", "asked", "waiting")
     assert row.summary["intent"] == "contact_human_agent"
     assert row.summary["recent_intents"] == ["track_order", "contact_human_agent"]
@@ -30,9 +32,8 @@ async def test_asking_for_a_person_queues_a_handoff_and_pauses_the_bot(sessions,
     assert row.summary["sentiment_min"] == score("my order 10005533 is late and I am really annoyed") < 0
     assert row.summary["sentiment"] == score("can I talk to a human")
     assert responses(dispatcher) == ["utter_handoff_requested"]
-    assert signals(dispatcher) == [HANDOFF_SIGNAL], "tells the gateway to queue the conversation"
     assert dispatcher.messages[0]["promised_time"]
-    assert events[0] == SlotSet("handoff_id", float(row.id))
+    assert events[0] == SlotSet("promised_time", dispatcher.messages[0]["promised_time"])
     assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
@@ -41,28 +42,19 @@ async def test_the_terminal_chat_gets_no_raw_handoff_signal(sessions, company) -
     dispatcher = CollectingDispatcher()
     events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(dispatcher, t, {})
     assert responses(dispatcher) == ["utter_handoff_requested"] and signals(dispatcher) == []
-    assert events[-1] == ConversationPaused(), "the conversation still waits for a person"
-    [row] = await handoffs(sessions)
-    assert row.channel == "cmdline"
+    assert events[-1] == ConversationPaused(), "the bot stays silent, as it would with a gateway"
 
 
 async def test_a_threat_to_leave_is_queued_first(sessions, company) -> None:
     action = ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
-    await action.run(CollectingDispatcher(), tracker("I want a person", "contact_human_agent", sender_id="calm"), {})
-    dispatcher = CollectingDispatcher()
+    calm_dispatcher, dispatcher = CollectingDispatcher(), CollectingDispatcher()
+    await action.run(calm_dispatcher, tracker("I want a person", "contact_human_agent", sender_id="calm2"), {})
     await action.run(dispatcher, tracker("I'm going to a competitor", "threaten_to_leave", sender_id="angry"), {})
-    calm, angry = await handoffs(sessions)
+    [calm], [angry] = requests(calm_dispatcher), requests(dispatcher)
     assert angry.reason == "churn_threat" and angry.priority == "urgent"
     assert angry.priority_score > calm.priority_score
     assert angry.promised_response_at <= calm.promised_response_at
     assert responses(dispatcher) == ["utter_handoff_churn"]
-
-
-async def test_asking_twice_keeps_one_queue_entry(sessions, company) -> None:
-    action = ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW)
-    for _ in range(2):
-        await action.run(CollectingDispatcher(), tracker("human please", "contact_human_agent", sender_id="same"), {})
-    assert len(await handoffs(sessions)) == 1
 
 
 async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, company) -> None:
@@ -71,7 +63,7 @@ async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, 
     dispatcher = CollectingDispatcher()
     assert await action.run(dispatcher, first, {}) == []
     assert responses(dispatcher) == ["utter_rephrase"]
-    assert await handoffs(sessions) == []
+    assert requests(dispatcher) == []
 
     missed = [user_event("hi", "greet"), user_event("blorp zzz", "nlu_fallback"),
               {"event": "action", "name": "action_handle_fallback"}, {"event": "action", "name": "action_listen"}]
@@ -79,8 +71,8 @@ async def test_first_fallback_asks_to_rephrase_second_brings_a_person(sessions, 
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, second, {})
     assert responses(dispatcher) == ["utter_handoff_not_understood"]
-    [row] = await handoffs(sessions)
-    assert row.reason == "not_understood"
+    [request] = requests(dispatcher)
+    assert request.reason == "not_understood"
     assert events[-2:] == [ActionExecuted("action_listen"), ConversationPaused()]
 
 
@@ -93,7 +85,7 @@ async def test_an_answer_a_form_took_is_no_miss_whatever_its_intent(sessions, co
     events = await ActionHandleFallback(sessions=sessions, company=company).run(
         dispatcher, tracker("asdkjh qwe zzz", "nlu_fallback", history=answered), {})
     assert responses(dispatcher) == ["utter_rephrase"] and events == []
-    assert await handoffs(sessions) == []
+    assert requests(dispatcher) == []
 
 
 async def test_an_annoyed_miss_is_met_with_an_apology_and_a_person_offered(sessions, company) -> None:
@@ -101,7 +93,7 @@ async def test_an_annoyed_miss_is_met_with_an_apology_and_a_person_offered(sessi
     await ActionHandleFallback(sessions=sessions, company=company).run(
         dispatcher, tracker("you are useless", "nlu_fallback", history=[user_event("hi", "greet")]), {})
     assert responses(dispatcher) == ["utter_rephrase_upset"]
-    assert await handoffs(sessions) == [], "offered, not forced"
+    assert requests(dispatcher) == [], "offered, not forced"
 
 
 async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None:
@@ -110,28 +102,32 @@ async def test_fallbacks_not_in_a_row_do_not_escalate(sessions, company) -> None
     dispatcher = CollectingDispatcher()
     await action.run(dispatcher, tracker("zzz", "nlu_fallback", history=history), {})
     assert responses(dispatcher) == ["utter_rephrase"]
-    assert await handoffs(sessions) == []
+    assert requests(dispatcher) == []
 
 
-async def test_handoff_ended_closes_the_queue_entry(sessions, company) -> None:
+async def test_handoff_ended_asks_about_the_latest_handoff_and_leaves_its_state_alone(sessions, company) -> None:
+    asked = CollectingDispatcher()
     await ActionHandoff(sessions=sessions, company=company).run(
-        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c-9"), {}
+        asked, tracker("human", "contact_human_agent", sender_id="c-9"), {}
     )
+    await carried_out(sessions, asked, "c-9")
     dispatcher = CollectingDispatcher()
     events = await ActionHandoffEnded(sessions=sessions).run(
         dispatcher, tracker("/handoff_ended", "handoff_ended", sender_id="c-9"), {}
     )
     [row] = await handoffs(sessions)
-    assert row.status == "ended" and row.ended_at is not None
+    assert row.status == "waiting" and row.ended_at is None, "ending it is the gateway's (bot/lifecycle.py)"
     assert responses(dispatcher) == ["utter_handoff_ended"]
     # Nobody claimed it: no person's part to rate.
     assert events == [SlotSet("handoff_id", float(row.id)), SlotSet("rate_agent", False), SlotSet("agent_name", None)]
 
 
 async def test_after_a_person_took_part_their_part_is_rated_apart(sessions, company) -> None:
+    asked = CollectingDispatcher()
     await ActionHandoff(sessions=sessions, company=company).run(
-        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c-10"), {}
+        asked, tracker("human", "contact_human_agent", sender_id="c-10"), {}
     )
+    await carried_out(sessions, asked, "c-10")
     async with sessions.begin() as session:
         handoff = (await handoffs(sessions))[0]
         claimed = await session.get(type(handoff), handoff.id)

@@ -5,6 +5,9 @@ from typing import Any
 
 from rasa_sdk import Tracker
 
+from caredesk.db.models import Conversation, Handoff
+from caredesk.handoff_request import HandoffRequest
+
 
 def user_event(text: str, intent: str, entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
@@ -61,3 +64,24 @@ def responses(dispatcher: Any) -> list[str]:
 
 def signals(dispatcher: Any) -> list[dict[str, Any]]:
     return [message["custom"] for message in dispatcher.messages if message.get("custom")]
+
+
+def requests(dispatcher: Any) -> list[HandoffRequest]:
+    """The hand-off requests an action sent the gateway with its reply."""
+    found = [HandoffRequest.from_message(custom) for custom in signals(dispatcher)]
+    assert None not in found, "every custom message of ours is a well-formed request"
+    return found  # type: ignore[return-value]
+
+
+async def carried_out(sessions: Any, dispatcher: Any, conversation_id: str, channel: str = "webchat") -> Handoff:
+    """What the gateway does with an action's request (bot/lifecycle.py), for the tests that
+    follow a hand-off further: the conversation waits for a person with this hand-off."""
+    from bot import lifecycle
+
+    [request] = requests(dispatcher)
+    async with sessions.begin() as session:
+        if await session.get(Conversation, conversation_id) is None:
+            session.add(Conversation(id=conversation_id, channel=channel, mode="bot"))
+            await session.flush()
+        _, handoff = await lifecycle.hand_over(session, conversation_id, request)
+    return handoff

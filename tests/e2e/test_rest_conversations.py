@@ -11,8 +11,10 @@ import aiohttp
 import pytest
 from sqlalchemy import select, text
 
-from caredesk.db.models import Feedback, Handoff, Ticket
+from bot import lifecycle
+from caredesk.db.models import Conversation, Feedback, Handoff, Ticket
 from caredesk.db.session import make_engine, make_sessions
+from caredesk.handoff_request import HandoffRequest
 from caredesk.settings import async_database_url
 from tests.e2e.servers import Stack
 
@@ -38,6 +40,7 @@ class Chat:
         self.http, self.stack, self.sender = http, stack, f"e2e-{uuid.uuid4().hex[:8]}"
         self.turns = 0
         self.said: list[str] = []
+        self.requests: list[HandoffRequest | None] = []  # the hand-off requests the bot's replies carried
 
     async def say(self, text: str) -> list[dict[str, Any]]:
         engine = self.stack.rasa_urls[self.turns % len(self.stack.rasa_urls)]
@@ -48,7 +51,9 @@ class Chat:
             json={"sender": self.sender, "message": text}, headers=self.stack.channel_headers,
         ) as response:
             assert response.status == 200, self.stack.tails()
-            return await response.json()
+            replies = await response.json()
+        self.requests += [HandoffRequest.from_message(r["custom"]) for r in replies if r.get("custom")]
+        return replies
 
     async def api(self, method: str, path: str, body: Any = None) -> Any:
         url = f"{self.stack.rasa_url}/conversations/{self.sender}/{path}?token={self.stack.token}"
@@ -70,6 +75,30 @@ async def rows(stack: Stack, model: type, sender: str) -> list[Any]:
     try:
         async with make_sessions(engine)() as session:
             return list((await session.scalars(select(model).where(model.conversation_id == sender))).all())
+    finally:
+        await engine.dispose()
+
+
+async def carry_out(stack: Stack, sender: str, request: HandoffRequest | None) -> Handoff:
+    """What the gateway does with the bot's request (bot/lifecycle.py): the hand-off row."""
+    assert request is not None, "a well-formed request"
+    engine = make_engine(async_database_url(stack.database_url))
+    try:
+        async with make_sessions(engine).begin() as session:
+            session.add(Conversation(id=sender, channel="rest", mode="bot"))
+            await session.flush()
+            _, handoff = await lifecycle.hand_over(session, sender, request)
+        return handoff
+    finally:
+        await engine.dispose()
+
+
+async def hand_back(stack: Stack, sender: str) -> None:
+    engine = make_engine(async_database_url(stack.database_url))
+    try:
+        async with make_sessions(engine).begin() as session:
+            await session.execute(text("UPDATE conversations SET mode = 'agent' WHERE id = :id"), {"id": sender})
+            assert await lifecycle.hand_back(session, sender, actor="e2e") is not None
     finally:
         await engine.dispose()
 
@@ -192,7 +221,9 @@ async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, h
     chat = Chat(http, stack)
     replies = await chat.say("can I please talk to a real person")
     assert "person" in texts(replies).lower()
-    [handoff] = await rows(stack, Handoff, chat.sender)
+    assert await rows(stack, Handoff, chat.sender) == [], "the bot asks; the gateway writes the hand-off"
+    [request] = chat.requests
+    handoff = await carry_out(stack, chat.sender, request)
     assert handoff.status == "waiting" and handoff.reason == "asked"
     assert handoff.summary["intent"] == "contact_human_agent"
 
@@ -200,11 +231,12 @@ async def test_handoff_pauses_the_bot_until_the_agent_hands_back(stack: Stack, h
     tracker = await chat.api("GET", "tracker")
     assert tracker["latest_message"]["text"] == "hello? is anyone there?", "the message is still stored"
 
+    await hand_back(stack, chat.sender)  # the gateway ends the hand-off, then resumes the bot
     await chat.api("POST", "tracker/events", {"event": "resume"})
     replies = await chat.say("/handoff_ended")
     assert '/inform{"rating":"5"}' in payloads(replies)
     [handoff] = await rows(stack, Handoff, chat.sender)
-    assert handoff.status == "ended"
+    assert handoff.status == "ended" and handoff.rating_asked_at is not None
 
     await chat.say('/inform{"rating":"5"}')
     await chat.say("/deny")
@@ -228,8 +260,8 @@ async def test_a_complaint_answered_here_in_the_chat_goes_to_a_person(stack: Sta
     assert ticket.number in texts(replies) and "right here in this chat" in texts(replies)
     assert (ticket.contact_kind, ticket.contact) == ("chat", f"rest conversation {chat.sender}")
     assert ticket.description == story
-    [handoff] = await rows(stack, Handoff, chat.sender)
-    assert (handoff.reason, handoff.status, handoff.ticket_id) == ("reply_in_chat", "waiting", ticket.id)
+    [request] = chat.requests
+    assert request is not None and (request.reason, request.ticket_id) == ("reply_in_chat", ticket.id)
     assert await chat.say("thanks") == [], "the bot waits for the person"
 
 
@@ -241,10 +273,10 @@ async def test_one_miss_asks_to_rephrase_and_only_two_in_a_row_bring_a_person(
     answer = await chat.say("maria.lopez@example.com")  # a form's answer, whatever the NLU made of it
     assert "10005533" in texts(answer)
     assert await chat.say("asdkjh qwe zzz"), "a miss is answered"
-    assert await rows(stack, Handoff, chat.sender) == [], "one miss after a form answer is not two"
+    assert chat.requests == [], "one miss after a form answer is not two"
     await chat.say("qpwo eiru tyzx")
-    [handoff] = await rows(stack, Handoff, chat.sender)
-    assert handoff.reason == "not_understood"
+    [request] = chat.requests
+    assert request is not None and request.reason == "not_understood"
 
 
 async def test_an_objection_is_met_with_feel_felt_found_and_the_colleague_it_promises(
@@ -254,10 +286,10 @@ async def test_an_objection_is_met_with_feel_felt_found_and_the_colleague_it_pro
     await chat.say("is there a fee if I cancel my order")
     replies = await chat.say("that's ridiculous")
     assert "/affirm" in payloads(replies) and "colleague" in texts(replies).lower()
-    assert await rows(stack, Handoff, chat.sender) == [], "offered, not forced"
+    assert chat.requests == [], "offered, not forced"
     await chat.say("/affirm")
-    [handoff] = await rows(stack, Handoff, chat.sender)
-    assert handoff.reason == "asked" and handoff.status == "waiting"
+    [request] = chat.requests
+    assert request is not None and request.reason == "asked"
 
 
 async def test_order_lookup_with_wrong_then_right_email(stack: Stack, http: aiohttp.ClientSession) -> None:

@@ -16,7 +16,7 @@ from actions.handoff import ActionHandoff, ActionHandoffEnded
 from actions.orders import ValidateOrderLookupForm
 from actions.ticket_status import ActionTicketStatus, ValidateTicketStatusForm
 from actions.tickets import ActionSubmitComplaint
-from tests.actions.trackers import responses, tracker
+from tests.actions.trackers import carried_out, responses, tracker
 from tests.conftest import FIXED_NOW
 
 VICTIM = {
@@ -81,15 +81,15 @@ async def test_the_conversation_that_made_the_ticket_needs_no_proof(sessions, co
 async def test_a_mentioned_ticket_is_never_linked_to_a_handoff_or_a_rating(sessions, company) -> None:
     ticket = await victim_ticket(sessions, company)
     slots = {"ticket_number": ticket.number}
-    events = await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(
-        CollectingDispatcher(), tracker("a person please", "contact_human_agent", sender_id="c_attacker", slots=slots), {})
-    async with sessions() as session:
-        handoff = (await session.scalars(select(Handoff).where(Handoff.conversation_id == "c_attacker"))).one()
+    asked = CollectingDispatcher()
+    await ActionHandoff(sessions=sessions, company=company, clock=lambda: FIXED_NOW).run(
+        asked, tracker("a person please", "contact_human_agent", sender_id="c_attacker", slots=slots), {})
+    handoff = await carried_out(sessions, asked, "c_attacker")
     assert handoff.ticket_id is None and handoff.summary["ticket"] is None
     assert handoff.priority != "high", "the victim's VIP tier did not come along"
     await ActionSaveFeedback(sessions=sessions).run(
         CollectingDispatcher(), tracker("5", sender_id="c_attacker",
-                                        slots={**slots, "rating": "5", "handoff_id": events[0]["value"]}), {})
+                                        slots={**slots, "rating": "5", "handoff_id": float(handoff.id)}), {})
     async with sessions() as session:
         feedback = (await session.scalars(select(Feedback).where(Feedback.conversation_id == "c_attacker"))).one()
     assert feedback.ticket_id is None
@@ -158,8 +158,10 @@ async def test_ticket_contact_guesses_pause_across_conversations(sessions, compa
 
 
 async def test_one_handoff_ends_in_one_rating_once(sessions, company) -> None:
+    asked = CollectingDispatcher()
     await ActionHandoff(sessions=sessions, company=company).run(
-        CollectingDispatcher(), tracker("human", "contact_human_agent", sender_id="c_rate"), {})
+        asked, tracker("human", "contact_human_agent", sender_id="c_rate"), {})
+    await carried_out(sessions, asked, "c_rate")
     async with sessions.begin() as session:
         handoff = (await session.scalars(select(Handoff).where(Handoff.conversation_id == "c_rate"))).one()
         handoff.status, handoff.claimed_by, handoff.agent_username = "claimed", "Dana", "dana"
