@@ -86,10 +86,10 @@ def differences(written_against: Mapping[str, str], originals: Mapping[tuple[Any
         try:
             actual = source_fingerprint(locate(dotted, originals))
         except (ImportError, KeyError, OSError, TypeError) as error:
-            found.append(f"{dotted}: not found ({type(error).__name__}: {error})")
+            found.append(f"{dotted} (not found: {type(error).__name__}: {error})")
             continue
         if actual != expected:
-            found.append(f"{dotted}: source SHA-256 {actual[:16]}..., written against {expected[:16]}...")
+            found.append(f"{dotted} (source SHA-256 {actual[:16]}, written against {expected[:16]})")
     return found
 
 
@@ -103,7 +103,7 @@ def check_rasa(version: str, tested: str, written_against: Mapping[str, str],
     changed = differences(written_against, originals)
     if changed:
         raise EngineStartupError(f"engine speed-ups ({SWITCH_ENV}=on) were written against Rasa {tested}'s "
-                                 f"source, and {len(changed)} patched or followed function(s) differ: "
+                                 f"source, and {len(changed)} patched or followed function(s) differ in this Rasa: "
                                  f"{'; '.join(changed)}. {advice}")
 
 

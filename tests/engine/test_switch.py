@@ -45,12 +45,13 @@ def test_a_changed_source_is_named_with_both_fingerprints() -> None:
         return 1
 
     recorded = startup.source_fingerprint(rasas)
-    here = {"tests.engine.test_switch.test_a_changed_source_is_named_with_both_fingerprints": "0" * 64}
-    (line,) = startup.differences(here, {})
-    assert line.startswith("tests.engine.test_switch.test_a_changed_source_is_named_with_both_fingerprints: "
-                           "source SHA-256 ") and "written against 0000000000000000..." in line
+    name = "tests.engine.test_switch.test_a_changed_source_is_named_with_both_fingerprints"
+    actual = startup.source_fingerprint(test_a_changed_source_is_named_with_both_fingerprints)
+    assert startup.differences({name: actual}, {}) == []
+    (line,) = startup.differences({name: "0" * 64}, {})
+    assert line == f"{name} (source SHA-256 {actual[:16]}, written against 0000000000000000)"
     assert startup.differences({"tests.engine.test_switch.no_such_function": recorded}, {})[0].startswith(
-        "tests.engine.test_switch.no_such_function: not found")
+        "tests.engine.test_switch.no_such_function (not found: KeyError")
     with pytest.raises(startup.EngineStartupError, match=r"written for Rasa 3\.6\.21, found Rasa 3\.7\.0"):
         startup.check_rasa("3.7.0", "3.6.21", {}, {})
 
