@@ -16,7 +16,7 @@ TRAINING_INPUTS := $(shell find data -name '*.yml' 2>/dev/null) domain.yml confi
 # defaults in scripts/env.sh.
 ENV := scripts/with-env
 
-.PHONY: help setup migrate train run shell agent test validate test-stories pytest clean bench export erase purge
+.PHONY: help setup migrate train run shell agent test validate test-stories test-stories-stock pytest clean bench export erase purge
 
 help:
 	@echo "make run     set up, migrate, train if needed and start CareDesk (Ctrl-C stops it)"
@@ -81,15 +81,26 @@ purge: migrate
 validate: setup
 	$(ENV) $(RASA_VENV)/bin/python scripts/validate_data.py
 
+# The conversation tests, on the engine as the Rasa server runs it: with the engine speed-ups
+# unless CAREDESK_ENGINE_SPEEDUPS=off (engine/startup.py). test-stories-stock runs them again
+# on Rasa as shipped; both must pass and decide every story alike (engine/conversation_tests.py).
+STORY_TEST := $(RASA_VENV)/bin/python -m engine.conversation_tests
+STORY_ARGS := --model $(MODEL) --stories tests/test_stories.yml --fail-on-prediction-errors --successes --no-plot
+
 test-stories: $(MODEL)
-	$(ENV) $(RASA) test core --model $(MODEL) --stories tests/test_stories.yml \
-	  --fail-on-prediction-errors --out var/test-results
+	@rm -rf var/test-results
+	$(ENV) $(STORY_TEST) run $(STORY_ARGS) --out var/test-results
+
+test-stories-stock: test-stories
+	@rm -rf var/test-results-stock
+	CAREDESK_ENGINE_SPEEDUPS=off $(ENV) $(STORY_TEST) run $(STORY_ARGS) --out var/test-results-stock
+	$(STORY_TEST) compare var/test-results var/test-results-stock
 
 pytest: setup
 	@scripts/ensure-chromium
 	$(ENV) $(PY) -m pytest
 
-test: validate train test-stories pytest
+test: validate train test-stories test-stories-stock pytest
 
 # Understanding, speed and cost of the real stack; writes var/bench/<UTC time>.{json,md,png}.
 # BENCH_LEVELS, BENCH_SECONDS, BENCH_CAPACITY_MAX, BENCH_SKIP_TRAIN, BENCH_ONLY=flood: see docs/benchmark.md.
@@ -97,4 +108,4 @@ bench: setup migrate train
 	$(ENV) $(PY) -m bench
 
 clean:
-	rm -rf var/test-results .pytest_cache
+	rm -rf var/test-results var/test-results-stock .pytest_cache

@@ -47,9 +47,9 @@ prediction instead of replayed from the first event: engine/states.py.
 9. The NLU's sparse features are stacked in one go, and DIET's graph is called through its
 one concrete function: engine/inference.py (together about 10 %).
 
-Rasa has no plugin hook for this in its open-source edition, so the tracker store, which
-Rasa creates from endpoints.yml when it starts, calls `install()`. It changes nothing unless
-Rasa is the version it was written and tested against.
+They are switched on and off by CAREDESK_ENGINE_SPEEDUPS, and installed only by
+engine/startup.py, after it checked that Rasa is the version and source they were written
+against (engine/patched_sources.py).
 """
 from __future__ import annotations
 
@@ -61,7 +61,6 @@ import types
 from typing import Any
 
 import aiohttp
-import rasa
 import ujson
 from aiohttp.client_exceptions import ContentTypeError
 from jsonschema import Draft7Validator, ValidationError, exceptions, validators
@@ -82,8 +81,6 @@ from rasa.utils.tensorflow.models import RasaModel
 from engine import inference, memory, states
 
 logger = logging.getLogger(__name__)
-
-TESTED_RASA = "3.6.21"
 
 
 @functools.lru_cache(maxsize=1)
@@ -311,11 +308,9 @@ def _patch(owner: Any, name: str, value: Any) -> None:
     setattr(owner, name, value)
 
 
-def install() -> bool:
-    """Returns whether the fixes are in place."""
-    if rasa.__version__ != TESTED_RASA:
-        logger.warning("Rasa %s is not %s: its hot spots are left as they are.", rasa.__version__, TESTED_RASA)
-        return False
+def install() -> int:
+    """Patch the fixes in; returns how many attributes of Rasa they replace. Only for a Rasa
+    that engine/startup.py checked (tests/engine call it directly to compare with Rasa's own)."""
     from rasa.core import processor
     from rasa.core.actions import forms
     from rasa.core.agent import Agent
@@ -337,8 +332,8 @@ def install() -> bool:
     _patch(Message, "_combine_features", staticmethod(inference.combine_features))
     _patch(RasaModel, "_rasa_predict", inference.rasa_predict)
     _patch(RulePolicy, "_get_possible_keys", _get_possible_keys)
-    _patch(Agent, "load_model", memory.freezing_after(Agent.load_model))
-    return True
+    _patch(Agent, "load_model", memory.freezing_after(_ORIGINALS.get((Agent, "load_model"), Agent.load_model)))
+    return len(_ORIGINALS)
 
 
 def uninstall() -> None:

@@ -18,8 +18,10 @@ which Rasa took as a new conversation (a complaint lost its form half-way), and 
 save in memory only. A failed turn is an error; a forgotten conversation is not an answer.
 
 Configured in endpoints.yml (`type: engine.tracker_store.CachedSQLTrackerStore`); runs in
-the Rasa server's process, so it imports only Rasa and its SQLAlchemy 1.4. Creating it also
-installs engine/speedups.py, the only way into Rasa's process that open-source Rasa offers.
+the Rasa server's process, so it imports only Rasa and its SQLAlchemy 1.4. Rasa creates it
+at start-up, before loading the model, which makes it the only way into Rasa's process that
+open-source Rasa offers: creating it runs engine/startup.py (the engine speed-ups, switched
+by CAREDESK_ENGINE_SPEEDUPS), once per process.
 """
 from __future__ import annotations
 
@@ -37,7 +39,7 @@ from rasa.core.tracker_store import FailSafeTrackerStore, SQLTrackerStore
 from rasa.shared.core.events import Event, SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from engine import speedups
+from engine import startup
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     def __init__(self, *args: Any, cache_size: int | str = 256, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        speedups.install()  # Rasa creates its tracker store at start-up; see engine/speedups.py
+        startup.start()  # the engine speed-ups, or Rasa as shipped: see engine/startup.py
         _no_silent_fallback()
         self.cache_size = int(cache_size)
         self._held: OrderedDict[str, _Held] = OrderedDict()
