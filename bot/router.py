@@ -130,11 +130,12 @@ class Router:
         conversation_id, stored = accepted.conversation_id, accepted.stored
         frame = store.message_frame(stored.line)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
-        if stored.repeated:
-            return  # a client resending after a reconnect
-        await self.hub.to_watchers(
-            conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
-        )
+        if stored.repeated and not (stored.unanswered and stored.mode == "bot"):
+            return  # a client resending after a reconnect what was routed already
+        if not stored.repeated:
+            await self.hub.to_watchers(
+                conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
+            )
         if stored.mode == "bot":
             await self.ask_bot(conversation_id, accepted.for_bot, stored.channel, client=client,
                                line_id=stored.line.id)

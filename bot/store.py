@@ -27,7 +27,7 @@ _NEW_CONVERSATION = insert(_conversations)
 # Where a customer message goes (the conversation's mode and channel), and the line its
 # client_id was stored as if the client sent it before (a NULL client_id matches nothing).
 _ROUTE = (
-    select(_conversations.c.mode, _conversations.c.channel, *LINE_COLUMNS)
+    select(_conversations.c.mode, _conversations.c.channel, _messages.c.outcome, *LINE_COLUMNS)
     .select_from(_conversations.outerjoin(_messages, and_(
         _messages.c.conversation_id == _conversations.c.id, _messages.c.client_id == bindparam("client_id"),
     )))
@@ -107,6 +107,9 @@ class Inbound:
     repeated: bool  # the client sent this client_id before: confirm again, route nothing
     mode: str
     channel: str
+    # Sent before and still without an answer: the gateway that took it may have died with
+    # it. Routed again; Rasa answers a line once and only one gateway stores the answer.
+    unanswered: bool = False
 
 
 def new_conversation_id() -> str:
@@ -196,7 +199,8 @@ async def store_inbound(
     if found is None:
         return None
     if found.id is not None:
-        return Inbound(line=found, repeated=not retrying, mode=found.mode, channel=found.channel)
+        return Inbound(line=found, repeated=not retrying, mode=found.mode, channel=found.channel,
+                       unanswered=found.outcome is None)
     # Stored nothing, yet the conversation exists and the client_id is new: it was created
     # in between. Store it the plain way.
     outcome = None if found.mode == "bot" else "person"

@@ -245,3 +245,37 @@ def test_lines_stored_before_outcomes_were_kept_are_not_sent_again(tmp_path) -> 
             ("customer", "migrated"), ("bot", None)]
     command.downgrade(config, "0004")
     command.upgrade(config, "head")
+
+
+async def test_a_line_the_widget_sends_again_after_its_gateway_died_is_answered_at_once(
+    sessions, database_url, make_settings, rasa
+) -> None:
+    """The gateway stored the line and died before the bot answered; the widget reconnects
+    (to another gateway) and sends it again with the same client_id. It is answered now, not
+    at the next re-drive pass, once, and shown once."""
+    await rasa.start()
+    settings = make_settings(database_url, rasa_url=rasa.url)
+    client = await start_client(settings)
+    try:
+        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        hello = await ws.receive_json()
+        chat = hello["conversation_id"]
+        await ws.close()
+        async with sessions.begin() as session:  # what the dead gateway left: stored, no outcome
+            session.add(Message(conversation_id=chat, sender="customer", text="where is my parcel", buttons=[],
+                                client_id="w-1"))
+        ws = await client.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
+        await ws.receive_json()
+        await ws.send_json({"type": "message", "text": "where is my parcel", "client_id": "w-1"})
+        frames = await frames_until(ws, lambda f: f["type"] == "message" and f["message"]["from"] == "bot")
+        assert bot_texts(frames) == ["You said where is my parcel"]
+        assert await lines(sessions, chat) == [
+            ("customer", "where is my parcel", "bot"), ("bot", "You said where is my parcel", None)]
+        await ws.send_json({"type": "message", "text": "where is my parcel", "client_id": "w-1"})  # and again
+        await ws.send_json({"type": "message", "text": "thanks", "client_id": "w-2"})
+        frames = await frames_until(ws, lambda f: f["type"] == "message" and f["message"]["from"] == "bot")
+        assert bot_texts(frames) == ["You said thanks"], "an answered line is only confirmed again"
+        assert len(await lines(sessions, chat)) == 4
+        await ws.close()
+    finally:
+        await client.close()
