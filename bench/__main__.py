@@ -19,6 +19,7 @@ from typing import Any, Callable
 from bench import PROJECT_ROOT
 from bench.cost import machine, train_from_scratch
 from bench.flood import run_flood
+from bench.gateways import run_gateways
 from bench.load import run_speed
 from bench.report import write
 from bench.settings import BenchSettings
@@ -53,13 +54,14 @@ def main() -> None:
     settings = BenchSettings.from_env()
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results: dict[str, Any] = {"timestamp": stamp, "machine": machine()}
-    if os.environ.get("BENCH_ONLY", "").strip().lower() == "flood":
-        ok = _part("flood", results, lambda: run_flood(settings))
+    only = os.environ.get("BENCH_ONLY", "").strip().lower()
+    if only in ("flood", "gateways"):
+        ok = _part(only, results, lambda: (run_flood if only == "flood" else run_gateways)(settings))
         path, summary = write(results, settings.out_dir)
         print("\n" + summary)
         print(f"Figures: {path}  (summary: {path.with_suffix('.md')})")
         if not ok:
-            sys.exit("The flood case failed; see above.")
+            sys.exit(f"The {only} part failed; see above.")
         return
     ok = _part("understanding", results, lambda: understanding(settings))
     if settings.skip_train:
@@ -68,6 +70,7 @@ def main() -> None:
         ok &= _part("training", results, train_from_scratch)
     ok &= _part("speed", results, lambda: run_speed(settings))
     ok &= _part("flood", results, lambda: run_flood(settings))
+    ok &= _part("gateways", results, lambda: run_gateways(settings))
     path, summary = write(results, settings.out_dir)
     print("\n" + summary)
     print(f"Figures: {path}  (summary: {path.with_suffix('.md')})")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import random
@@ -158,12 +159,17 @@ async def closed_loop(stack: Stack, settings: BenchSettings, probe: str) -> list
     return levels
 
 
-async def capacity_step(stack: Stack, settings: BenchSettings, probe: str, n: int) -> dict[str, Any]:
-    """n typing-paced customers through the gateway, joined gradually, then measured."""
-    ws_url, t = f"{stack.gateway_url}/ws/chat", settings.turn_timeout
+async def capacity_step(stack: Stack, settings: BenchSettings, probe: str, n: int,
+                        gateways: list[str] | None = None) -> dict[str, Any]:
+    """n typing-paced customers through the gateway, joined gradually, then measured.
+    `gateways`: the gateways' URLs the customers are spread over in turn (default: the first)."""
+    ws_urls, t = [f"{url}/ws/chat" for url in gateways or [stack.gateway_url]], settings.turn_timeout
     ramp = max(settings.think_seconds, n / RAMP_PER_SECOND)
-    turns = await drive(lambda s: GatewayCustomer(s, t, ws_url, probe), n, settings.seconds,
-                        settings.think_seconds, ramp, t, f"capacity {n:>3} customers", seed=1000 + n)
+    joined = itertools.count()
+    turns = await drive(lambda s: GatewayCustomer(s, t, ws_urls[next(joined) % len(ws_urls)], probe), n,
+                        settings.seconds, settings.think_seconds, ramp, t,
+                        f"capacity {n:>3} customers" + (f", {len(ws_urls)} gateways" if len(ws_urls) > 1 else ""),
+                        seed=1000 + n)
     figures = phase_figures(turns, settings.seconds)
     figures.update(customers=n, seconds=settings.seconds, ramp_seconds=ramp, think_seconds=settings.think_seconds)
     figures["met"] = figures["errors"] == 0 and figures["answered"] > 0 and figures["p95_ms"] <= settings.capacity_p95_ms
@@ -171,20 +177,21 @@ async def capacity_step(stack: Stack, settings: BenchSettings, probe: str, n: in
     return figures
 
 
-async def capacity(stack: Stack, settings: BenchSettings, probe: str) -> dict[str, Any]:
+async def capacity(stack: Stack, settings: BenchSettings, probe: str,
+                   gateways: list[str] | None = None) -> dict[str, Any]:
     """The largest number of typing-paced customers the gateway serves within the target:
     up the steps until one misses. If even the first step misses, down through
     FALLBACK_STEPS until one meets, so a slow machine still gets a number rather than 0."""
     ladder = capacity_levels(settings.capacity_max)
     steps, best = [], 0
     for n in ladder:
-        steps.append(await capacity_step(stack, settings, probe, n))
+        steps.append(await capacity_step(stack, settings, probe, n, gateways))
         if not steps[-1]["met"]:
             break
         best = n
     if best == 0:
         for n in (m for m in FALLBACK_STEPS if m < ladder[0]):
-            steps.append(await capacity_step(stack, settings, probe, n))
+            steps.append(await capacity_step(stack, settings, probe, n, gateways))
             if steps[-1]["met"]:
                 best = n
                 break

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.gateways import section as gateway_section, targets as gateway_targets
 from bench.metrics import ratio
 
 NOT_MEASURED = "not measured"
@@ -85,6 +86,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
              f"{flood['flood']['errors']} customer errors" if value is not None else "")
     found.append(_check("50 customers while one address floods, p95 vs without", value, shown,
                         "≤ ×1.25, 0 errors", bool(flood.get("met"))))
+    for name, value, shown, goal, met in gateway_targets(results["gateways"]) if "gateways" in results else []:
+        found.append(_check(name, value, shown, goal, met))
     train = (results.get("training") or {}).get("seconds")
     found.append(_check("Training from scratch", train, f"{train / 60:.2f} min" if train else "", "≤ 3 min",
                         train is not None and train <= 180))
@@ -220,6 +223,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _understanding(results.get("understanding") or {})
     lines += _speed(results.get("speed") or {})
     lines += _flood(results.get("flood") or {})
+    if "gateways" in results:
+        lines += gateway_section(results["gateways"])
     lines += _cost(results)
     return "\n".join(lines)
 

@@ -71,6 +71,7 @@ class StackOptions:
     database_url: str | None = None
     gateway: bool = True
     gateway_env: tuple[tuple[str, str], ...] = ()  # extra settings for the gateway only
+    gateways: int = 1  # more than one needs GATEWAY_REDIS_URL in gateway_env (docs/gateways.md)
 
     def describe(self) -> str:
         store = "PostgreSQL" if (self.tracker_store_url or "").startswith("postgres") else "SQLite"
@@ -109,6 +110,7 @@ class Stack:
     action_url: str = ""
     services: list[Service] = field(default_factory=list)
     startup_seconds: float | None = None
+    gateway_urls: list[str] = field(default_factory=list)  # every gateway; gateway_url is the first
 
     @property
     def rasa_url(self) -> str:
@@ -198,7 +200,8 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
     each Rasa server's /status (only once its model is loaded) and the gateway's /health."""
     if not model.exists():
         raise RuntimeError(f"{model} is missing: run `make train` first")
-    action_port, gateway_port = free_port(), free_port()
+    action_port = free_port()
+    gateway_ports = [free_port() for _ in range(options.gateways if options.gateway else 0)]
     rasa_urls = [f"http://127.0.0.1:{free_port()}" for _ in range(options.engines)]
     token = secrets.token_urlsafe(16)
     channel_secret, action_token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
@@ -219,7 +222,6 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
         "PYTHONWARNINGS": "ignore",
         "SANIC_HOST": "127.0.0.1",
         "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(gateway_port),
         "GATEWAY_ALLOWED_ORIGINS": ORIGIN,
         "RASA_URL": ",".join(rasa_urls),
         "RASA_TOKEN": token,
@@ -229,9 +231,10 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
     }
     env.pop("GATEWAY_PUBLIC_URL", None)
     migrate(env)
-    gateway_url = f"http://127.0.0.1:{gateway_port}" if options.gateway else None
-    stack = Stack(rasa_urls, gateway_url, token, database_url, options, tracker_store_url,
-                  channel_secret=channel_secret, action_token=action_token, action_url=action_url)
+    gateway_urls = [f"http://127.0.0.1:{port}" for port in gateway_ports]
+    stack = Stack(rasa_urls, gateway_urls[0] if gateway_urls else None, token, database_url, options,
+                  tracker_store_url, channel_secret=channel_secret, action_token=action_token,
+                  action_url=action_url, gateway_urls=gateway_urls)
     # Secrets travel in the environment only (never argv), and each process gets just its own.
     action_env = {k: v for k, v in env.items() if k not in ("RASA_TOKEN", "CAREDESK_CHANNEL_SECRET")}
     gateway_env = {k: v for k, v in env.items() if k != "ACTION_SERVER_TOKEN"}
@@ -247,10 +250,10 @@ def start_stack(workdir: Path, options: StackOptions = StackOptions(), model: Pa
                  "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
                  "--interface", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--enable-api"],
                 env, workdir, f"{url}/status?token={token}"))
-        if gateway_url:
+        for index, (port, url) in enumerate(zip(gateway_ports, gateway_urls)):
             stack.services.append(_spawn(
-                "gateway", [str(APP_PYTHON), "-m", "bot"], {**gateway_env, **dict(options.gateway_env)}, workdir,
-                f"{gateway_url}/health"))
+                "gateway" if index == 0 else f"gateway-{index}", [str(APP_PYTHON), "-m", "bot"],
+                {**gateway_env, **dict(options.gateway_env), "GATEWAY_PORT": str(port)}, workdir, f"{url}/health"))
         _wait_ready(stack, began + timeout)
         stack.startup_seconds = time.monotonic() - began
     except BaseException:
