@@ -102,3 +102,18 @@ async def test_without_redis_local_sockets_are_still_served_at_once(caplog) -> N
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
         await subscriber.aclose()
+
+
+async def test_a_channel_such_as_telegram_is_delivered_once_by_the_gateway_the_frame_started_on() -> None:
+    async with scratch_prefix() as prefix, running_hubs(2, prefix) as (a, b), SocketPairs() as pairs:
+        sent: list[tuple[str, str, dict[str, int]]] = []
+        for name, gateway in (("a", a), ("b", b)):
+            async def deliver(conversation_id: str, frame: dict, name: str = name) -> None:  # type: ignore[type-arg]
+                sent.append((name, conversation_id, frame))
+            gateway.hub.register_channel("tg_", deliver)
+        on_b, watcher = await pairs.pair()
+        b.hub.add_agent(AgentConnection(socket=on_b, username="dana", name="Dana", watching={"tg_1"}))
+        await a.hub.to_customer("tg_1", {"n": 1})
+        await a.hub.to_watchers("tg_1", {"n": 2})
+        assert await frames_until(watcher, {"n": 2}) == [{"n": 2}]  # B has had A's frames by now
+        assert sent == [("a", "tg_1", {"n": 1})]
