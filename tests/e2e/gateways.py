@@ -68,6 +68,11 @@ class GatewayProcess:
     url: str
     log: Path
 
+    async def stop(self, seconds: float = 15) -> int:
+        """SIGTERM, waited for off the event loop (which may be serving what it needs to stop)."""
+        self.process.terminate()
+        return await asyncio.to_thread(self.process.wait, seconds)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no goodbye to Redis or the sockets."""
         self.process.send_signal(signal.SIGKILL)
@@ -90,10 +95,13 @@ def gateway_env(database_url: str, rasa_url: str, redis_url: str, prefix: str, *
 
 
 @contextlib.contextmanager
-def gateways(names: Sequence[str], env: dict[str, str], workdir: Path, host: str = "127.0.0.1",
-             wrap: Callable[[str], list[str]] = lambda name: []) -> Iterator[dict[str, GatewayProcess]]:
-    """Start one gateway per name (each logging to workdir/NAME.log) and wait for /health;
-    `wrap(name)` prefixes its command (e.g. `ip netns exec`). Killed at the end if alive."""
+def gateways(names: Sequence[str], env: dict[str, str], workdir: Path,
+             address: Callable[[str], str] = lambda name: "127.0.0.1",
+             wrap: Callable[[str], list[str]] = lambda name: [],
+             env_for: Callable[[str], dict[str, str]] = lambda name: {}) -> Iterator[dict[str, GatewayProcess]]:
+    """Start one gateway per name (each logging to workdir/NAME.log), reached at `address(name)`;
+    `wrap(name)` prefixes its command (e.g. `ip netns exec`: it then listens on every address
+    of its namespace), `env_for(name)` adds to its environment. Stopped at the end if alive."""
     started: dict[str, GatewayProcess] = {}
     try:
         for name in names:
@@ -102,9 +110,9 @@ def gateways(names: Sequence[str], env: dict[str, str], workdir: Path, host: str
             argv = [*wrap(name), str(APP_PYTHON), "-m", "bot"]
             with log.open("wb") as out:  # the child keeps its own copy
                 process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                           env={**env, "GATEWAY_HOST": host if not wrap(name) else "0.0.0.0",
-                                                "GATEWAY_PORT": str(port)})
-            started[name] = GatewayProcess(name, process, f"http://{host}:{port}", log)
+                                           env={**env, **env_for(name), "GATEWAY_PORT": str(port),
+                                                "GATEWAY_HOST": "0.0.0.0" if wrap(name) else address(name)})
+            started[name] = GatewayProcess(name, process, f"http://{address(name)}:{port}", log)
         yield started
     finally:
         for gateway in started.values():
