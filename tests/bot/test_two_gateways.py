@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.app_keys import FANOUT
+from bot.app_keys import FANOUT, HUB
 from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
 from tests.bot.rasa_standin import RasaStandIn
 from tests.bot.two_hubs import REDIS_URL, scratch_prefix
@@ -105,3 +105,33 @@ async def test_a_button_offered_by_a_turn_on_the_other_gateway_counts(
         assert [r["message"] for r in rasa.received] == ["hi", "offer", "/affirm"]
         await tab_a.close()
         await tab_b.close()
+
+
+async def test_a_widget_back_on_the_other_gateway_brings_the_watching_console_up_to_date(
+    sessions, database_url: str, make_settings
+) -> None:
+    await add_agent(sessions)
+    async with two_gateways(make_settings, database_url, "http://127.0.0.1:9") as (a, b):
+        await log_in(b)
+        console = await b.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+        chat = await a.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        hello = await chat.receive_json()
+        conversation_id = hello["conversation_id"]
+        await chat.send_json({"type": "message", "text": "my parcel is late", "client_id": "1"})
+        await until_frame(console, lambda f: f["type"] == "queue" and any(
+            i["conversation_id"] == conversation_id for i in f["items"]))
+        await console.send_json({"type": "claim", "conversation_id": conversation_id})
+        await until_frame(console, lambda f: f["type"] == "conversation")
+
+        a.server.app[HUB].attach(None)  # A dies before it tells anyone about the next line
+        await chat.send_json({"type": "message", "text": "hello?", "client_id": "2"})
+        await until_frame(chat, line("customer", "hello?"))
+        await chat.close()
+        back = await b.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
+        assert (await back.receive_json())["mode"] == "agent"
+        seen = await until_frame(console, lambda f: f["type"] == "conversation")
+        assert [m["text"] for m in seen[-1]["conversation"]["messages"] if m["from"] == "customer"] == [
+            "my parcel is late", "hello?"]
+        assert not any(line("customer", "hello?")(f) for f in seen), "B's console heard of it only now"
+        await back.close()
+        await console.close()
