@@ -68,11 +68,13 @@ return others
 Receive = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def connect(url: str) -> tuple[Redis, Redis]:
+def connect(url: str, name: str = "caredesk-gateway") -> tuple[Redis, Redis]:
     """Two clients: one that publishes and fails fast, and one for the subscription, which
-    waits as long as it likes for the next message (keepalive notices a dead peer)."""
-    publisher: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-    subscriber: Redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_keepalive=True)
+    waits as long as it likes for the next message (keepalive notices a dead peer). `name`
+    is what Redis's CLIENT LIST shows for them."""
+    publisher: Redis = Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0, client_name=name)
+    subscriber: Redis = Redis.from_url(url, socket_connect_timeout=1.0, socket_keepalive=True,
+                                       client_name=f"{name}-subscriber")
     return publisher, subscriber
 
 

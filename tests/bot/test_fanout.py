@@ -4,6 +4,7 @@ gateways, and without Redis local delivery goes on."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from bot import fanout
@@ -117,3 +118,39 @@ async def test_a_channel_such_as_telegram_is_delivered_once_by_the_gateway_the_f
         await a.hub.to_watchers("tg_1", {"n": 2})
         assert await frames_until(watcher, {"n": 2}) == [{"n": 2}]  # B has had A's frames by now
         assert sent == [("a", "tg_1", {"n": 1})]
+
+
+async def test_after_the_subscription_breaks_it_comes_back_and_widgets_read_their_transcript_again() -> None:
+    async with scratch_prefix() as prefix, SocketPairs() as pairs:
+        name = f"test-gateway-{prefix.split(':')[1]}"
+        client, subscriber = fanout.connect("redis://127.0.0.1:6379/13", name)
+        hub, shared = Hub(), Fanout(client, subscriber, prefix)
+        resynced = asyncio.Event()
+
+        async def resync() -> None:
+            resynced.set()
+            await hub.reconnect_customers()
+
+        shared.on_resync = resync
+        hub.attach(shared)
+        task = asyncio.create_task(shared.run(hub.receive, hub.local_agents))
+        try:
+            await asyncio.wait_for(shared.subscribed.wait(), 5)
+            socket, tab = await pairs.pair()
+            hub.add_customer("c_x", socket)
+            listed = (await client.client_list())
+            [mine] = [c["id"] for c in listed if c.get("name") == f"{name}-subscriber"]
+            await client.client_kill_filter(_id=mine)
+            await asyncio.wait_for(resynced.wait(), 5)
+            closing = await tab.receive(timeout=5)
+            assert closing.type.name == "CLOSE" and tab.close_code == 1012, "the widget reconnects and reads again"
+            other, other_tab = await pairs.pair()
+            hub.add_customer("c_x", other)
+            await client.publish(f"{prefix}frames", json.dumps(
+                {"from": "other", "kind": "customer", "conversation_id": "c_x", "frame": {"n": 1}}))
+            assert await other_tab.receive_json(timeout=5) == {"n": 1}, "subscribed again"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await client.aclose()
+            await subscriber.aclose()
