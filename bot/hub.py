@@ -211,9 +211,10 @@ class Hub:
         """Another gateway's frame (bot/fanout.py), for this gateway's own sockets only."""
         kind, frame, conversation_id = envelope.get("kind"), envelope.get("frame"), envelope.get("conversation_id")
         if kind == "close_agents":
-            keys = envelope.get("session_keys")
+            keys, code = envelope.get("session_keys"), envelope.get("code")
             await self._close_agents_here(envelope.get("username"), set(keys) if isinstance(keys, list) else None,
-                                          int(envelope.get("code", 4401)), str(envelope.get("reason", "")).encode())
+                                          code if isinstance(code, int) else 4401,
+                                          str(envelope.get("reason", "")).encode())
             return
         if not isinstance(frame, dict):
             return
