@@ -16,7 +16,8 @@ from caredesk.company import load_company
 from caredesk.db.session import make_engine, make_sessions
 from caredesk.settings import PROJECT_ROOT
 from bot import api, reports
-from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS, TELEGRAM
+from bot.app_keys import (CANNED, DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
+                          TELEGRAM)
 from bot.channels.webchat import chat_socket
 from bot.console import admin_api, views
 from bot.console.hygiene import session_sweeper
@@ -120,6 +121,38 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _fanout(app: web.Application) -> AsyncIterator[None]:
+    """With GATEWAY_REDIS_URL, share frames, presence and queue changes with the other gateways
+    (bot/fanout.py); without it, the Hub stays in-process and nothing here runs."""
+    settings = app[SETTINGS]
+    if not settings.redis_url:
+        yield
+        return
+    from bot import fanout
+
+    client, subscriber = fanout.connect(settings.redis_url)
+    hub, desk = app[HUB], app[DESK]
+    shared = app[FANOUT] = fanout.Fanout(client, subscriber, settings.fanout_prefix)
+    hub.on_remote_turn(app[ROUTER].offers.forget)
+
+    async def resync() -> None:  # frames were missed: widgets and consoles read again
+        await desk.publish_queue()
+        await hub.reconnect_customers()
+
+    shared.on_resync = resync
+    hub.attach(shared)
+    running = asyncio.create_task(shared.run(hub.receive, hub.local_agents))
+    logger.info("fan-out to other gateways through Redis (gateway %s)", shared.id)
+    yield
+    hub.attach(None)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    await shared.forget_presence()
+    await client.aclose()
+    await subscriber.aclose()
+
+
 async def shop_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "shop.html")
 
@@ -148,6 +181,7 @@ async def create_app(settings: Settings) -> web.Application:
     app[HUB] = Hub()
     app.cleanup_ctx.append(_limits)
     app.cleanup_ctx.append(_resources)
+    app.cleanup_ctx.append(_fanout)
     app.cleanup_ctx.append(session_sweeper)
     app.cleanup_ctx.append(queue_feed)
     app.router.add_get("/", shop_page)

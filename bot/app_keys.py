@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.console.desk import Desk
 from bot.console.passwords import PasswordChecker
+from bot.fanout import Fanout
 from bot.hub import Hub
 from bot.limits import Limiter
 from bot.redrive import Redriver
@@ -23,3 +24,4 @@ CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set
 TRACKER_ENGINE = web.AppKey("tracker_engine", AsyncEngine)  # Rasa's tracker store, when TRACKER_STORE_URL is set
 REDRIVER = web.AppKey("redriver", Redriver)  # answers stored lines left without an answer
+FANOUT = web.AppKey("fanout", Fanout)  # frames and presence shared with other gateways, with GATEWAY_REDIS_URL

@@ -1,15 +1,23 @@
 """Who is connected: customers' chat sockets per conversation, and agents' console sockets
 with the conversations they have open. Sending never raises: a socket that cannot take a
-frame any more is dropped from the hub, and its handler carries on with what it received."""
+frame any more is dropped from the hub, and its handler carries on with what it received.
+
+With several gateways (a Fanout attached, bot/fanout.py) each frame is also published for the
+others, which deliver it to their own sockets only (`receive`); a channel such as Telegram is
+delivered by the gateway the frame started on, once. `agents_online` counts every gateway's
+consoles."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.fanout import Fanout
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +89,22 @@ class Hub:
         self._agents: set[AgentConnection] = set()
         self._channels: dict[str, Deliver] = {}
         self._running: set[asyncio.Task[None]] = set()
+        self._fanout: Fanout | None = None
+        self._remote_turn: list[Callable[[str], None]] = []
+
+    def attach(self, fanout: Fanout | None) -> None:
+        """Share frames and presence with the other gateways through `fanout` (None: stop)."""
+        self._fanout = fanout
+
+    def on_remote_turn(self, forget: Callable[[str], None]) -> None:
+        """`forget(conversation_id)` runs before a frame another gateway sent to that
+        conversation's customer is delivered here: what this gateway remembers of the
+        conversation's latest turn (bot/offers.py) may be out of date."""
+        self._remote_turn.append(forget)
+
+    def _publish(self, kind: str, **fields: Any) -> None:
+        if self._fanout is not None:
+            self._fanout.publish(kind, **fields)
 
     def register_channel(self, prefix: str, deliver: Deliver) -> None:
         """Conversations whose id starts with `prefix` are delivered by that channel too."""
@@ -111,20 +135,36 @@ class Hub:
 
     def add_agent(self, connection: AgentConnection) -> None:
         self._agents.add(connection)
+        if self._fanout is not None:
+            self._fanout.presence_changed()
 
     def remove_agent(self, connection: AgentConnection) -> None:
         self._agents.discard(connection)
+        if self._fanout is not None:
+            self._fanout.presence_changed()
+
+    def local_agents(self) -> set[str]:
+        """Usernames with a console open on this gateway."""
+        return {a.username for a in self._agents}
 
     def agents_online(self) -> int:
-        return len({a.username for a in self._agents})
+        """Agents with a console open, on any gateway."""
+        names = self.local_agents()
+        if self._fanout is not None:
+            names.update(self._fanout.remote_agents())
+        return len(names)
 
     async def to_customer(self, conversation_id: str, frame: dict[str, Any]) -> None:
-        for socket in list(self._customers.get(conversation_id, ())):
-            if not await self.send(socket, frame):
-                self.remove_customer(conversation_id, socket)
+        await self._to_customer_here(conversation_id, frame)
+        self._publish("customer", conversation_id=conversation_id, frame=frame)
         for prefix, deliver in self._channels.items():
             if conversation_id.startswith(prefix):
                 await deliver(conversation_id, frame)
+
+    async def _to_customer_here(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        for socket in list(self._customers.get(conversation_id, ())):
+            if not await self.send(socket, frame):
+                self.remove_customer(conversation_id, socket)
 
     def console_sessions(self) -> set[str]:
         """The logins that have a console open now."""
@@ -132,22 +172,67 @@ class Hub:
 
     async def close_agents(self, *, username: str | None = None, session_keys: set[str] | None = None,
                            code: int = 4401, reason: bytes = b"signed out") -> None:
-        """Close the consoles of one agent, or of the given logins. 4401 sends the console
-        to the login page; other codes make it reconnect (and read its role again)."""
+        """Close the consoles of one agent, or of the given logins, on every gateway. 4401
+        sends the console to the login page; other codes make it reconnect (and read its role
+        again)."""
+        self._publish("close_agents", username=username, session_keys=sorted(session_keys or ()), code=code,
+                      reason=reason.decode("utf-8", "replace"))
+        await self._close_agents_here(username, session_keys, code, reason)
+
+    async def _close_agents_here(self, username: str | None, session_keys: set[str] | None, code: int,
+                                 reason: bytes) -> None:
         for agent in list(self._agents):
             if agent.username == username or (session_keys and agent.session_key in session_keys):
                 self._agents.discard(agent)
                 await agent.socket.close(code=code, message=reason)
 
     async def to_agents(self, frame: dict[str, Any]) -> None:
+        """Every open console, on every gateway (the queue: the gateway where it changed
+        reads it once for all of them)."""
+        self._publish("agents", frame=frame)
+        await self._to_agents_here(frame)
+
+    async def _to_agents_here(self, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):
             if not await self.send(agent.socket, frame):
                 self._agents.discard(agent)
 
     async def to_watchers(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        """The consoles that have this conversation open, on every gateway."""
+        self._publish("watchers", conversation_id=conversation_id, frame=frame)
+        await self._to_watchers_here(conversation_id, frame)
+
+    async def _to_watchers_here(self, conversation_id: str, frame: dict[str, Any]) -> None:
         for agent in list(self._agents):
             if conversation_id in agent.watching and not await self.send(agent.socket, frame):
                 self._agents.discard(agent)
+
+    async def receive(self, envelope: dict[str, Any]) -> None:
+        """Another gateway's frame (bot/fanout.py), for this gateway's own sockets only."""
+        kind, frame, conversation_id = envelope.get("kind"), envelope.get("frame"), envelope.get("conversation_id")
+        if kind == "close_agents":
+            keys, code = envelope.get("session_keys"), envelope.get("code")
+            await self._close_agents_here(envelope.get("username"), set(keys) if isinstance(keys, list) else None,
+                                          code if isinstance(code, int) else 4401,
+                                          str(envelope.get("reason", "")).encode())
+            return
+        if not isinstance(frame, dict):
+            return
+        if kind == "agents":
+            await self._to_agents_here(frame)
+        elif isinstance(conversation_id, str) and kind == "customer":
+            for forget in self._remote_turn:
+                forget(conversation_id)
+            await self._to_customer_here(conversation_id, frame)
+        elif isinstance(conversation_id, str) and kind == "watchers":
+            await self._to_watchers_here(conversation_id, frame)
+
+    async def reconnect_customers(self) -> None:
+        """Close every chat socket here with "service restart": each widget reconnects and
+        reads its transcript again (after a fan-out outage, frames may have been missed)."""
+        for conversation_id, sockets in list(self._customers.items()):
+            for socket in list(sockets):
+                await socket.close(code=1012, message=b"reconnect")
 
     async def close_all(self) -> None:
         sockets = [s for group in self._customers.values() for s in group]

@@ -4,8 +4,10 @@ A button press counts only if the bot's latest turn offered it (bot/inbound.py).
 turn from the transcript cost a query per press, a fifth of the gateway's own time per
 message, so the router remembers what it stored: a customer line starts a new turn (nothing
 offered yet), and the bot's lines add their buttons to it. A conversation not remembered here
-(another gateway stored its turn, or this one restarted) is looked up in the transcript. Exact
-while one gateway carries a conversation, as today; several gateways (issue 18) must share it."""
+(another gateway stored its turn, or this one restarted) is looked up in the transcript. With
+several gateways, a frame another gateway sends to a conversation's customer makes this one
+forget the conversation first (Hub.on_remote_turn), so a turn stored elsewhere is read from the
+transcript and never judged by buttons remembered here."""
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -34,6 +36,10 @@ class Offers:
         known = self._latest.get(conversation_id)
         if known is not None:
             self._keep(conversation_id, known | payloads)
+
+    def forget(self, conversation_id: str) -> None:
+        """Another gateway wrote to this conversation: the transcript knows its latest turn."""
+        self._latest.pop(conversation_id, None)
 
     def _keep(self, conversation_id: str, payloads: frozenset[str]) -> None:
         self._latest[conversation_id] = payloads

@@ -84,8 +84,10 @@ class Settings:
     telegram_api_url: str = ""
     # The Rasa REST channel's shared secret (engine/channel.py); sent with every message.
     channel_secret: str = field(default="", repr=False)
-    redis_url: str = field(default="", repr=False)  # limits shared by several gateways; "": memory
+    # Limits, live frames and agents' presence shared by several gateways; "": this process only.
+    redis_url: str = field(default="", repr=False)
     redis_prefix: str = "caredesk:limits:"
+    fanout_prefix: str = "caredesk:gateways:"  # the fan-out channel's and presence hash's names start so
     trusted_proxies: int = 0
     limits: LimitSettings = field(default_factory=LimitSettings)
     idle_minutes: int = 60
@@ -133,6 +135,7 @@ class Settings:
             channel_secret=environ.get("CAREDESK_CHANNEL_SECRET", ""),
             redis_url=environ.get("GATEWAY_REDIS_URL", ""),
             redis_prefix=environ.get("GATEWAY_REDIS_PREFIX") or "caredesk:limits:",
+            fanout_prefix=environ.get("GATEWAY_FANOUT_PREFIX") or "caredesk:gateways:",
             trusted_proxies=int(environ.get("GATEWAY_TRUSTED_PROXIES") or 0),
             limits=LimitSettings.from_env(environ),
             tracker_store_url=tracker_store_url(environ.get("TRACKER_STORE_URL") or "sqlite:///var/tracker.db"),

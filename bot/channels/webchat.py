@@ -12,7 +12,8 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import inbound, store
-from bot.app_keys import HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
+from bot.app_keys import FANOUT, HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
+from bot.console.queue import conversation_detail
 from bot.frames import every_frame
 from bot.hub import coalesce_writes
 from bot.limits import Slot
@@ -62,6 +63,8 @@ async def _chat(request: web.Request, socket: web.WebSocketResponse, slot: Slot)
         hub.add_customer(conversation_id, socket)
         try:
             await hub.send(socket, hello)
+            if hello["history"] and hello["mode"] != "bot" and FANOUT in request.app:
+                await _catch_up_watchers(request, conversation_id)
             async for frame in every_frame(socket):
                 if frame.type == WSMsgType.TEXT:
                     await _handle(request, conversation_id, socket, frame.data)
@@ -71,6 +74,16 @@ async def _chat(request: web.Request, socket: web.WebSocketResponse, slot: Slot)
             hub.remove_customer(conversation_id, socket)
     finally:
         await limiter.close_slot(slot)
+
+
+async def _catch_up_watchers(request: web.Request, conversation_id: str) -> None:
+    """With several gateways: a widget that reconnects may come from a gateway that died before
+    it told the others about the customer's last lines (bot/fanout.py), so the consoles
+    watching a conversation with a person read it again, on every gateway."""
+    async with request.app[SESSIONS]() as session:
+        detail = await conversation_detail(session, conversation_id)
+    if detail is not None:
+        await request.app[HUB].to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
 
 
 async def _refuse(request: web.Request, socket: web.WebSocketResponse) -> web.WebSocketResponse:
