@@ -115,6 +115,10 @@ def test_the_production_layout_has_two_gateways_and_two_rasa_processes(services:
     urls = services["gateway-1"]["environment"]["RASA_URL"].split(",")
     assert urls == ["http://rasa-1:5005", "http://rasa-2:5005"]
     assert services["rasa-1"]["environment"]["LOCK_STORE"] == "redis"
+    # One Redis for both gateways' live fan-out (docs/gateways.md), on one channel prefix.
+    shared = {(services[g]["environment"].get("GATEWAY_REDIS_URL"), services[g]["environment"].get("GATEWAY_FANOUT_PREFIX"))
+              for g in gateways}
+    assert len(shared) == 1 and next(iter(shared))[0], shared
 
 
 @needs_compose
