@@ -27,13 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import text
+from sqlalchemy import select
 
 from bench.load import SETTLE_SECONDS, _run_async, capacity, layout, warm_up
 from bench.metrics import percentile
 from bench.script import ROUTINE
 from bench.settings import BenchSettings
 from bench.stack import ORIGIN, Stack, answers_tcp, scratch_postgres, start_stack
+from caredesk.db.models import Message
 from caredesk.db.session import make_engine
 from caredesk.settings import async_database_url
 
@@ -128,22 +129,19 @@ class Widget:
 
 
 async def _lines(database_url: str, conversations: list[str]) -> dict[str, Any]:
-    """Customer lines stored per conversation: their client ids and which have no answer."""
+    """Customer lines stored in these conversations: their client ids and what became of them."""
     engine = make_engine(async_database_url(database_url))
     try:
         async with engine.connect() as connection:
-            rows = (await connection.execute(text(
-                "SELECT conversation_id, client_id, outcome FROM messages WHERE sender = 'customer' "
-                "AND conversation_id = ANY(:ids)" if engine.dialect.name == "postgresql" else
-                "SELECT conversation_id, client_id, outcome FROM messages WHERE sender = 'customer'"),
-                {"ids": conversations} if engine.dialect.name == "postgresql" else {})).all()
+            rows = (await connection.execute(
+                select(Message.client_id, Message.outcome)
+                .where(Message.sender == "customer", Message.conversation_id.in_(conversations)))).all()
     finally:
         await engine.dispose()
-    wanted = set(conversations)
     return {
-        "client_ids": {row.client_id for row in rows if row.conversation_id in wanted},
-        "without_outcome": sum(1 for row in rows if row.conversation_id in wanted and row.outcome is None),
-        "to_a_person": sum(1 for row in rows if row.conversation_id in wanted and row.outcome in ("fault", "person")),
+        "client_ids": {row.client_id for row in rows},
+        "without_outcome": sum(1 for row in rows if row.outcome is None),
+        "to_a_person": sum(1 for row in rows if row.outcome in ("fault", "person")),
     }
 
 

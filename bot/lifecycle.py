@@ -188,14 +188,3 @@ async def announce(hub: Hub, change: Change) -> None:
     await hub.to_customer(change.conversation_id, state)
     await hub.to_watchers(change.conversation_id, {**state, "conversation_id": change.conversation_id})
 
-
-async def history(executor: Executor, conversation_id: str) -> list[dict[str, Any]]:
-    """The conversation's transitions, oldest first (for the console and reports)."""
-    rows = await executor.execute(
-        select(_events).where(_events.c.conversation_id == conversation_id).order_by(_events.c.id)
-    )
-    return [
-        {"at": row.at, "transition": row.transition, "from": row.from_state, "to": row.to_state,
-         "actor": row.actor, "handoff_id": row.handoff_id, "detail": row.detail}
-        for row in rows
-    ]

@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from caredesk.company import Company
 from caredesk.db import repository
-from caredesk.db.models import Conversation, Handoff
+from caredesk.db.models import Handoff
 from caredesk.triage import describe_deadline
 from bot.texts import Texts
 
 
-async def notice(session: AsyncSession, conversation: Conversation, handoff: Handoff, *, texts: Texts,
+async def notice(session: AsyncSession, handoff: Handoff, *, texts: Texts,
                  company: Company, now: dt.datetime, agents_online: int) -> str | None:
     """The customer's notice when nobody is online (None when someone is), with the ticket
     made for it unless the hand-off has one already."""
@@ -31,9 +31,9 @@ async def notice(session: AsyncSession, conversation: Conversation, handoff: Han
     ticket = await repository.create_ticket(
         session,
         repository.NewTicket(
-            channel=conversation.channel,
-            conversation_id=conversation.id,
-            contact=f"{conversation.channel} conversation {conversation.id}",
+            channel=handoff.channel,
+            conversation_id=handoff.conversation_id,
+            contact=f"{handoff.channel} conversation {handoff.conversation_id}",
             contact_kind="chat",
             category="other",
             description=recent,

@@ -262,9 +262,7 @@ class Router:
             if change is None:
                 logger.info("conversation %s was not with the bot: hand-off request not carried out", conversation_id)
                 return False
-            conversation = await store.conversation(session, conversation_id)
-            assert conversation is not None  # the state machine just moved it
-            notice = await no_agent.notice(session, conversation, handoff, texts=self.texts, company=self.company,
+            notice = await no_agent.notice(session, handoff, texts=self.texts, company=self.company,
                                            now=self.clock(), agents_online=self.hub.agents_online())
         await lifecycle.announce(self.hub, change)
         if request.reason == "bot_unavailable":

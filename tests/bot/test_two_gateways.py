@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from aiohttp.test_utils import TestClient
 
@@ -15,8 +14,8 @@ from bot.app_keys import FANOUT, HUB
 from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
 from tests.bot.rasa_standin import RasaStandIn
 from tests.bot.two_hubs import REDIS_URL, scratch_prefix
+from tests.bot.test_webchat import frames_until, line
 
-Frame = dict[str, Any]
 
 
 @contextlib.asynccontextmanager
@@ -35,22 +34,6 @@ async def two_gateways(make_settings, database_url: str, rasa_url: str) -> Async
             await b.close()
 
 
-async def until_frame(ws, check: Callable[[Frame], bool], seconds: float = 10) -> list[Frame]:  # type: ignore[no-untyped-def]
-    seen: list[Frame] = []
-    while True:
-        frame = await ws.receive_json(timeout=seconds)
-        seen.append(frame)
-        if check(frame):
-            return seen
-
-
-def line(sender: str, text: str = "") -> Callable[[Frame], bool]:
-    def check(frame: Frame) -> bool:
-        message = frame.get("message") or {}
-        return frame.get("type") == "message" and message.get("from") == sender and text in message.get("text", "")
-    return check
-
-
 async def test_a_customer_on_one_gateway_and_an_agent_on_the_other_see_each_other(
     sessions, database_url: str, make_settings
 ) -> None:
@@ -67,18 +50,18 @@ async def test_a_customer_on_one_gateway_and_an_agent_on_the_other_see_each_othe
         chat = await a.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
         conversation_id = (await chat.receive_json())["conversation_id"]
         await chat.send_json({"type": "message", "text": "my parcel is late", "client_id": "1"})
-        queued = await until_frame(console, lambda f: f["type"] == "queue" and any(
+        queued = await frames_until(console, lambda f: f["type"] == "queue" and any(
             i["conversation_id"] == conversation_id for i in f["items"]))
         assert queued[-1]["items"][0]["preview"] == "my parcel is late"
 
         await console.send_json({"type": "claim", "conversation_id": conversation_id})
-        joined = await until_frame(chat, line("system", "Dana"))
+        joined = await frames_until(chat, line("system", "Dana"))
         assert any(f["type"] == "agent_joined" and f["agent_name"] == "Dana" for f in joined)
-        await until_frame(console, lambda f: f["type"] == "conversation")
+        await frames_until(console, lambda f: f["type"] == "conversation")
         await console.send_json({"type": "send", "conversation_id": conversation_id, "text": "Hi, Dana here."})
-        assert (await until_frame(chat, line("agent")))[-1]["message"]["text"] == "Hi, Dana here."
+        assert (await frames_until(chat, line("agent")))[-1]["message"]["text"] == "Hi, Dana here."
         await chat.send_json({"type": "message", "text": "thank you", "client_id": "2"})
-        seen = await until_frame(console, line("customer", "thank you"))
+        seen = await frames_until(console, line("customer", "thank you"))
         assert seen[-1]["conversation_id"] == conversation_id
         await chat.close()
         await console.close()
@@ -92,16 +75,16 @@ async def test_a_button_offered_by_a_turn_on_the_other_gateway_counts(
         tab_a = await a.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
         hello = await tab_a.receive_json()
         await tab_a.send_json({"type": "message", "text": "hi", "client_id": "1"})
-        await until_frame(tab_a, line("bot", "You said hi"))  # A remembers: nothing offered
+        await frames_until(tab_a, line("bot", "You said hi"))  # A remembers: nothing offered
 
         tab_b = await b.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
         assert (await tab_b.receive_json())["conversation_id"] == hello["conversation_id"]
         await tab_b.send_json({"type": "message", "text": "offer", "client_id": "2"})
-        offered = (await until_frame(tab_a, line("bot", "You said offer")))[-1]["message"]
+        offered = (await frames_until(tab_a, line("bot", "You said offer")))[-1]["message"]
         assert offered["buttons"] == [{"title": "Yes, please", "payload": "/affirm"}]
 
         await tab_a.send_json({"type": "message", "text": "Yes, please", "payload": "/affirm", "client_id": "3"})
-        await until_frame(tab_a, line("bot", "You said /affirm"))
+        await frames_until(tab_a, line("bot", "You said /affirm"))
         assert [r["message"] for r in rasa.received] == ["hi", "offer", "/affirm"]
         await tab_a.close()
         await tab_b.close()
@@ -118,18 +101,18 @@ async def test_a_widget_back_on_the_other_gateway_brings_the_watching_console_up
         hello = await chat.receive_json()
         conversation_id = hello["conversation_id"]
         await chat.send_json({"type": "message", "text": "my parcel is late", "client_id": "1"})
-        await until_frame(console, lambda f: f["type"] == "queue" and any(
+        await frames_until(console, lambda f: f["type"] == "queue" and any(
             i["conversation_id"] == conversation_id for i in f["items"]))
         await console.send_json({"type": "claim", "conversation_id": conversation_id})
-        await until_frame(console, lambda f: f["type"] == "conversation")
+        await frames_until(console, lambda f: f["type"] == "conversation")
 
         a.server.app[HUB].attach(None)  # A dies before it tells anyone about the next line
         await chat.send_json({"type": "message", "text": "hello?", "client_id": "2"})
-        await until_frame(chat, line("customer", "hello?"))
+        await frames_until(chat, line("customer", "hello?"))
         await chat.close()
         back = await b.ws_connect(f"/ws/chat?resume={hello['resume']}", headers={"Origin": ORIGIN})
         assert (await back.receive_json())["mode"] == "agent"
-        seen = await until_frame(console, lambda f: f["type"] == "conversation")
+        seen = await frames_until(console, lambda f: f["type"] == "conversation")
         assert [m["text"] for m in seen[-1]["conversation"]["messages"] if m["from"] == "customer"] == [
             "my parcel is late", "hello?"]
         assert not any(line("customer", "hello?")(f) for f in seen), "B's console heard of it only now"

@@ -27,6 +27,14 @@ async def frames_until(ws, predicate, seconds: float = 10.0) -> list[dict]:
     return seen
 
 
+def line(sender: str, text: str = ""):  # type: ignore[no-untyped-def]
+    """A `frames_until` predicate: a transcript line from `sender` containing `text`."""
+    def check(frame: dict) -> bool:
+        message = frame.get("message") or {}
+        return frame.get("type") == "message" and message.get("from") == sender and text in message.get("text", "")
+    return check
+
+
 def system_text(frame: dict) -> str:
     message = frame.get("message") or {}
     return message.get("text", "") if message.get("from") == "system" else ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -12,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -20,8 +20,8 @@ from aiohttp import web
 from bench.stack import APP_PYTHON, ORIGIN, free_port
 from caredesk.settings import PROJECT_ROOT
 from tests.bot.rasa_standin import RasaStandIn
+from tests.bot.test_webchat import frames_until
 
-Frame = dict[str, Any]
 
 
 class ScriptedRasa(RasaStandIn):
@@ -138,22 +138,8 @@ async def until_healthy(url: str, process: subprocess.Popen[bytes], log: Path, s
     raise RuntimeError(f"{url} did not answer:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-async def until_frame(ws: aiohttp.ClientWebSocketResponse, check: Callable[[Frame], bool],
-                      seconds: float = 15) -> list[Frame]:
-    """Frames received up to the first that passes `check`."""
-    seen: list[Frame] = []
-    while True:
-        frame = await ws.receive_json(timeout=seconds)
-        seen.append(frame)
-        if check(frame):
-            return seen
-
-
-def line(sender: str, text: str = "") -> Callable[[Frame], bool]:
-    def check(frame: Frame) -> bool:
-        message = frame.get("message") or {}
-        return frame.get("type") == "message" and message.get("from") == sender and text in message.get("text", "")
-    return check
+# Frames up to the first that passes a check; a gateway in its own process may take longer.
+until_frame = functools.partial(frames_until, seconds=15)
 
 
 async def sign_in(http: aiohttp.ClientSession, url: str, username: str, password: str) -> str:

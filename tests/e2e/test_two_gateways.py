@@ -5,7 +5,6 @@ its resume token: the whole transcript, nothing lost, and the agent's next reply
 A turn that was with the bot when A died is answered by B."""
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,8 @@ from caredesk.db.session import make_engine, make_sessions
 from caredesk.settings import async_database_url
 from bot.console.auth import create_agent
 from tests.e2e.netns import forwarded, hosts, namespaces_here
-from tests.e2e.gateways import ScriptedRasa, gateway_env, gateways, line, sign_in, until_frame, until_healthy
+from tests.bot.test_webchat import line
+from tests.e2e.gateways import ScriptedRasa, gateway_env, gateways, sign_in, until_frame, until_healthy
 from tests.bot.two_hubs import REDIS_URL, scratch_prefix
 
 pytestmark = pytest.mark.e2e
