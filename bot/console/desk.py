@@ -12,11 +12,12 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caredesk.db import repository
-from caredesk.db.models import Conversation, Note, utcnow
+from caredesk.db.models import Conversation, Note, Ticket, utcnow
 from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
+from bot.delivery import AFTER_CHAT, Delivery, NotAfterChat
 from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
@@ -36,8 +37,11 @@ class Desk:
         router: Router,
         clock: Callable[[], dt.datetime] = utcnow,
         queue_interval: float = QUEUE_INTERVAL,
+        *,
+        delivery: Delivery | None = None,
     ) -> None:
         self.sessions, self.hub, self.router, self.clock = sessions, hub, router, clock
+        self.delivery = delivery  # replies after the chat ended (bot/delivery.py)
         self.queue_interval = queue_interval
         self._queue_changed = asyncio.Event()
 
@@ -148,13 +152,47 @@ class Desk:
             return
         if len(text) > MAX_TEXT:
             raise DeskError(f"Replies can be at most {MAX_TEXT} characters.")
-        await self._owned(agent, conversation_id)
+        async with self.sessions() as session:
+            conversation = await store.conversation(session, conversation_id)
+            after_chat = conversation is not None and conversation.mode in AFTER_CHAT and (
+                await conversation_ticket(session, conversation_id) is not None)
+        if after_chat and self.delivery is not None:
+            await self._reach(agent, conversation_id, text)
+            return
+        self._check_owner(agent, conversation, claimed=True)
         async with self.sessions.begin() as session:
             ticket = await conversation_ticket(session, conversation_id)
             if ticket is not None and ticket.first_response_at is None:
                 ticket.first_response_at = self.clock()
             audit.record(session, agent.username, "reply", conversation_id, {"characters": len(text)}, agent.address)
         await self.router.say(conversation_id, "agent", text, agent_name=agent.name)
+
+    async def _reach(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
+        """A reply on a ticket whose chat has ended (nobody is chatting in it, so it is nobody's):
+        stored, then sent wherever the customer can be reached; the agent is told of any
+        channel it did not reach."""
+        assert self.delivery is not None
+        if not can(agent, "work"):
+            raise DeskError("Your role does not allow this.")
+
+        async def in_same_work(session: AsyncSession, ticket: Ticket) -> None:
+            if ticket.first_response_at is None:
+                ticket.first_response_at = self.clock()
+            audit.record(session, agent.username, "reply", conversation_id,
+                         {"characters": len(text), "after_chat": True, "ticket": ticket.number}, agent.address)
+
+        try:
+            reached = await self.delivery.reach(conversation_id, text, agent.name, actor=f"agent:{agent.username}",
+                                                also=in_same_work)
+        except NotAfterChat:
+            raise DeskError("Claim the conversation before you reply or resolve it.") from None
+        await self._refresh_watchers(conversation_id)
+        if reached.failed:
+            await self.hub.send(agent.socket, {
+                "type": "error",
+                "text": "Your reply is kept in the transcript, but it did not reach the customer by "
+                        + ", ".join(f"{a.channel} ({a.detail or a.result})" for a in reached.failed) + ".",
+            })
 
     async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
         async with self.sessions() as session:

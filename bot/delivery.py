@@ -1,0 +1,164 @@
+"""An agent's reply on a ticket whose chat has ended reaches the customer where they are.
+
+The line is stored in the transcript first, in its own unit of work, so nothing that fails
+afterwards loses it: the widget shows it when it next opens (live, if it is open now, on any
+gateway); a Telegram customer gets it as a push; and a customer who left an email address
+(the ticket's contact, else the address of the customer record the ticket belongs to) gets
+it by email. What was done on each channel is kept as a ticket event of kind "delivery"
+("email: failed (SMTPConnectError: ...)"), which the console shows in the ticket's history.
+
+Only a conversation nobody is chatting in qualifies: with the assistant again ("bot") or
+ended by an agent ("closed", bot/lifecycle.py). This module reads the state, never writes it."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from caredesk.db import repository
+from caredesk.db.models import Conversation, Ticket, utcnow
+from caredesk.mail import InvalidAddress, Mailer, MailError, valid_address
+from bot import store
+from bot.console.queue import conversation_ticket
+from bot.emails import EmailTexts
+from bot.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+AFTER_CHAT = ("bot", "closed")  # nobody is chatting: the assistant has it, or an agent closed it
+EVENT = "delivery"  # the ticket event that records each channel's result
+MAX_DETAIL = 200
+
+
+class NotAfterChat(Exception):
+    """The conversation is not one to reach this way: someone is chatting in it (queued or with
+    a person), it has no ticket, or it does not exist."""
+
+
+class Pusher(Protocol):
+    """A channel that sends one stored line now and raises when it could not (Telegram)."""
+
+    async def push(self, conversation: str, message: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    channel: str  # webchat, telegram, email
+    result: str  # live, stored, sent, failed, off
+    detail: str = ""
+
+    def note(self) -> str:
+        detail = f" ({self.detail[:MAX_DETAIL]})" if self.detail else ""
+        return f"{self.channel}: {self.result}{detail}"
+
+
+@dataclass(frozen=True)
+class Reached:
+    """What became of one reply: its transcript line, its ticket and each channel's attempt."""
+
+    message_id: int
+    ticket_number: str | None
+    attempts: tuple[Attempt, ...]
+
+    @property
+    def failed(self) -> tuple[Attempt, ...]:
+        return tuple(a for a in self.attempts if a.result in ("failed", "off"))
+
+
+Also = Callable[[AsyncSession, Ticket], Awaitable[None]]
+
+
+class Delivery:
+    def __init__(
+        self,
+        sessions: async_sessionmaker,  # type: ignore[type-arg]
+        hub: Hub,
+        mailer: Mailer,
+        emails: EmailTexts,
+        telegram: Pusher | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.sessions, self.hub, self.mailer, self.emails = sessions, hub, mailer, emails
+        self.telegram, self.clock = telegram, clock
+
+    async def reach(self, conversation_id: str, text: str, agent_name: str, *, actor: str = "gateway",
+                    also: Also | None = None) -> Reached:
+        """Store `text` as `agent_name`'s line, then send it on every way the customer can be
+        reached. `also(session, ticket)` runs in the unit of work that stores the line (the
+        desk's audit row). NotAfterChat when the conversation does not qualify."""
+        async with self.sessions.begin() as session:
+            # Locked on PostgreSQL until the line is stored: a hand-over that starts meanwhile
+            # waits, so the line is never one of a chat that is live again.
+            conversation = await session.get(Conversation, conversation_id, with_for_update=True)
+            if conversation is None or conversation.mode not in AFTER_CHAT:
+                raise NotAfterChat(conversation_id)
+            ticket = await conversation_ticket(session, conversation_id)
+            if ticket is None:
+                raise NotAfterChat(conversation_id)
+            line = await store.add_message(session, conversation_id, "agent", text, agent_name=agent_name)
+            email = await _email_target(ticket)
+            if also is not None:
+                await also(session, ticket)
+            channel, ticket_id, number = conversation.channel, ticket.id, ticket.number
+        frame = store.message_frame(line)
+        attempts = [await self._chat(conversation_id, channel, frame)]
+        if email is not None:
+            attempts.append(await self._email(email, number or "", agent_name, text))
+        async with self.sessions.begin() as session:
+            for attempt in attempts:
+                await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
+        for attempt in attempts:
+            if attempt.result in ("failed", "off"):
+                logger.warning("a reply on ticket %s was not sent by %s: %s", number, attempt.channel,
+                               attempt.result if attempt.channel == "email" else attempt.note())
+        return Reached(line.id, number, tuple(attempts))
+
+    async def _chat(self, conversation_id: str, channel: str, frame: dict[str, Any]) -> Attempt:
+        """The transcript line to the customer's chat: open widgets and consoles on every
+        gateway; a Telegram chat by a push whose result is kept."""
+        message = {"type": "message", "message": frame}
+        await self.hub.to_customer(conversation_id, message, channels=False)
+        await self.hub.to_watchers(conversation_id, {**message, "conversation_id": conversation_id})
+        if channel != "telegram":
+            return Attempt(channel, "live" if self.hub.has_customer(conversation_id) else "stored")
+        if self.telegram is None:
+            return Attempt("telegram", "off", "TELEGRAM_TOKEN is not set")
+        try:
+            await self.telegram.push(conversation_id, frame)
+        except Exception as error:  # stored already: recorded for the agent, never raised
+            return Attempt("telegram", "failed", type(error).__name__)
+        return Attempt("telegram", "sent")
+
+    async def _email(self, email: tuple[str, str | None], number: str, agent_name: str, text: str) -> Attempt:
+        address, customer_name = email
+        if not self.mailer.enabled:
+            return Attempt("email", "off", "SMTP_HOST is not set")
+        outgoing = self.emails.compose("reply", to=address, customer_name=customer_name, ticket_number=number,
+                                       agent_name=agent_name, reply=text)
+        try:
+            await self.mailer.send(outgoing, self.clock())
+        except InvalidAddress:
+            return Attempt("email", "failed", "not a plain email address")
+        except MailError as error:
+            return Attempt("email", "failed", f"to {address}: {error}")
+        return Attempt("email", "sent", f"to {address}")
+
+
+async def _email_target(ticket: Ticket) -> tuple[str, str | None] | None:
+    """Where the customer asked to be answered by email: the ticket's email contact, else the
+    email of the customer record it belongs to; with the customer's name when known. A contact
+    that is no plain address is returned as it is, so the mailer refuses it and the agent
+    sees why (it would otherwise vanish without a word)."""
+    customer = await ticket.awaitable_attrs.customer
+    name = customer.name if customer is not None else None
+    candidates = [c.strip() for c in (ticket.contact if ticket.contact_kind == "email" else None,
+                                      customer.email if customer is not None else None) if c and c.strip()]
+    for candidate in candidates:
+        try:
+            return valid_address(candidate), name
+        except InvalidAddress:
+            logger.warning("ticket %s has an email contact that is no plain address", ticket.number)
+    return (candidates[0], name) if candidates else None
