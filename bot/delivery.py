@@ -102,11 +102,12 @@ class Delivery:
             email = await _email_target(ticket)
             if also is not None:
                 await also(session, ticket)
-            channel, ticket_id, number = conversation.channel, ticket.id, ticket.number
+            channel, ticket_id, number, description = conversation.channel, ticket.id, ticket.number, ticket.description
         frame = store.message_frame(line)
         attempts = [await self._chat(conversation_id, channel, frame)]
         if email is not None:
-            attempts.append(await self._email(email, number or "", agent_name, text))
+            attempts.append(await self._email(email, agent_name, text, ticket_number=number or "",
+                                              description=description))
         async with self.sessions.begin() as session:
             for attempt in attempts:
                 await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
@@ -132,12 +133,12 @@ class Delivery:
             return Attempt("telegram", "failed", type(error).__name__)
         return Attempt("telegram", "sent")
 
-    async def _email(self, email: tuple[str, str | None], number: str, agent_name: str, text: str) -> Attempt:
+    async def _email(self, email: tuple[str, str | None], agent_name: str, text: str, **ticket: str) -> Attempt:
         address, customer_name = email
         if not self.mailer.enabled:
             return Attempt("email", "off", "SMTP_HOST is not set")
-        outgoing = self.emails.compose("reply", to=address, customer_name=customer_name, ticket_number=number,
-                                       agent_name=agent_name, reply=text)
+        outgoing = self.emails.compose("reply", to=address, customer_name=customer_name, agent_name=agent_name,
+                                       reply=text, **ticket)
         try:
             await self.mailer.send(outgoing, self.clock())
         except InvalidAddress:

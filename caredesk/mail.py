@@ -23,8 +23,8 @@ import aiosmtplib
 logger = logging.getLogger(__name__)
 
 # One address, no display name, nothing a header or the SMTP envelope could misread.
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 # Line breaks of every kind and other control characters: folded to one space in a header.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 MAX_NAME, MAX_SUBJECT = 120, 200
@@ -41,7 +41,7 @@ class InvalidAddress(ValueError):
 
 def valid_address(value: str) -> str:
     """The address itself, or InvalidAddress: a plain addr-spec of at most 254 characters."""
-    if not isinstance(value, str) or len(value) > 254 or not _ADDRESS.match(value):
+    if not isinstance(value, str) or len(value) > 254 or not _ADDRESS.fullmatch(value):
         raise InvalidAddress("not a plain email address")
     return value
 
