@@ -62,6 +62,8 @@ class Reached:
     message_id: int
     ticket_number: str | None
     attempts: tuple[Attempt, ...]
+    channel: str = "webchat"  # the conversation's
+    mode: str = "bot"  # the conversation's state when the line was stored
 
     @property
     def failed(self) -> tuple[Attempt, ...]:
@@ -85,29 +87,37 @@ class Delivery:
         self.telegram, self.clock = telegram, clock
 
     async def reach(self, conversation_id: str, text: str, agent_name: str, *, actor: str = "gateway",
-                    also: Also | None = None) -> Reached:
-        """Store `text` as `agent_name`'s line, then send it on every way the customer can be
-        reached. `also(session, ticket)` runs in the unit of work that stores the line (the
-        desk's audit row). NotAfterChat when the conversation does not qualify."""
+                    also: Also | None = None, sender: str = "agent", email: str = "reply",
+                    ticket_id: int | None = None) -> Reached:
+        """Store `text` as `agent_name`'s line (or the desk's, `sender` "system"), then send it on
+        every way the customer can be reached; the email is emails.yml's `email` kind.
+        `also(session, ticket)` runs in the unit of work that stores the line (the desk's audit
+        row). `ticket_id`: the ticket it is about (default: the conversation's). NotAfterChat
+        when the conversation does not qualify."""
         async with self.sessions.begin() as session:
             # Locked on PostgreSQL until the line is stored: a hand-over that starts meanwhile
             # waits, so the line is never one of a chat that is live again.
             conversation = await session.get(Conversation, conversation_id, with_for_update=True)
             if conversation is None or conversation.mode not in AFTER_CHAT:
                 raise NotAfterChat(conversation_id)
-            ticket = await conversation_ticket(session, conversation_id)
+            if ticket_id is None:
+                ticket = await conversation_ticket(session, conversation_id)
+            else:
+                ticket = await session.get(Ticket, ticket_id)
             if ticket is None:
                 raise NotAfterChat(conversation_id)
-            line = await store.add_message(session, conversation_id, "agent", text, agent_name=agent_name)
-            email = await _email_target(ticket)
+            line = await store.add_message(session, conversation_id, sender, text,
+                                           agent_name=agent_name if sender == "agent" else None)
+            target = await _email_target(ticket)
             if also is not None:
                 await also(session, ticket)
-            channel, ticket_id, number, description = conversation.channel, ticket.id, ticket.number, ticket.description
+            channel, mode, ticket_id = conversation.channel, conversation.mode, ticket.id
+            number, description = ticket.number, ticket.description
         frame = store.message_frame(line)
         attempts = [await self._chat(conversation_id, channel, frame)]
-        if email is not None:
-            attempts.append(await self._email(email, agent_name, text, ticket_number=number or "",
-                                              description=description))
+        if target is not None:
+            attempts.append(await self._email(email, target, agent_name=agent_name, reply=text,
+                                              ticket_number=number or "", description=description))
         async with self.sessions.begin() as session:
             for attempt in attempts:
                 await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
@@ -115,7 +125,7 @@ class Delivery:
             if attempt.result in ("failed", "off"):
                 logger.warning("a reply on ticket %s was not sent by %s: %s", number, attempt.channel,
                                attempt.result if attempt.channel == "email" else attempt.note())
-        return Reached(line.id, number, tuple(attempts))
+        return Reached(line.id, number, tuple(attempts), channel, mode)
 
     async def _chat(self, conversation_id: str, channel: str, frame: dict[str, Any]) -> Attempt:
         """The transcript line to the customer's chat: open widgets and consoles on every
@@ -133,12 +143,11 @@ class Delivery:
             return Attempt("telegram", "failed", type(error).__name__)
         return Attempt("telegram", "sent")
 
-    async def _email(self, email: tuple[str, str | None], agent_name: str, text: str, **ticket: str) -> Attempt:
-        address, customer_name = email
+    async def _email(self, kind: str, target: tuple[str, str | None], **values: str) -> Attempt:
+        address, customer_name = target
         if not self.mailer.enabled:
             return Attempt("email", "off", "SMTP_HOST is not set")
-        outgoing = self.emails.compose("reply", to=address, customer_name=customer_name, agent_name=agent_name,
-                                       reply=text, **ticket)
+        outgoing = self.emails.compose(kind, to=address, customer_name=customer_name, **values)
         try:
             await self.mailer.send(outgoing, self.clock())
         except InvalidAddress:

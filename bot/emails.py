@@ -13,7 +13,7 @@ import yaml
 from caredesk.mail import Outgoing
 
 PLACEHOLDER = re.compile(r"{(\w+)}")
-KINDS = ("reply",)
+KINDS = ("reply", "resolved")
 
 
 def _fill(template: str, values: dict[str, str]) -> str:

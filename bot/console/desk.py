@@ -9,6 +9,7 @@ import datetime as dt
 import logging
 from typing import Callable
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caredesk.db import repository
@@ -17,12 +18,13 @@ from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
-from bot.delivery import AFTER_CHAT, Delivery, NotAfterChat
+from bot.delivery import AFTER_CHAT, Delivery, NotAfterChat, Reached
 from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
 logger = logging.getLogger(__name__)
 QUEUE_INTERVAL = 0.5  # seconds: the consoles get the queue at most this often
+RATE = "/review"  # the gateway's own intent: the bot asks for a rating (data/rules/feedback.yml)
 
 
 class DeskError(Exception):
@@ -187,12 +189,34 @@ class Desk:
         except NotAfterChat:
             raise DeskError("Claim the conversation before you reply or resolve it.") from None
         await self._refresh_watchers(conversation_id)
-        if reached.failed:
-            await self.hub.send(agent.socket, {
+        await self._tell_failures(agent.socket, reached)
+
+    async def _tell_failures(self, socket: web.WebSocketResponse | None, reached: Reached) -> None:
+        if reached.failed and socket is not None:
+            await self.hub.send(socket, {
                 "type": "error",
                 "text": "Your reply is kept in the transcript, but it did not reach the customer by "
                         + ", ".join(f"{a.channel} ({a.detail or a.result})" for a in reached.failed) + ".",
             })
+
+    async def tell_resolved(self, conversation_id: str, ticket: Ticket, *, agent_name: str, username: str,
+                            socket: web.WebSocketResponse | None = None) -> None:
+        """A ticket resolved while nobody is chatting in its conversation: the customer is told
+        where they are (bot/delivery.py), and, with the assistant, the bot asks for the rating.
+        In a live chat the agent says it themselves; nothing is sent."""
+        if self.delivery is None:
+            return
+        text = self.router.texts.say("utter_gateway_ticket_resolved", agent_name=agent_name,
+                                     ticket_number=ticket.number or "")
+        try:
+            reached = await self.delivery.reach(conversation_id, text, agent_name, actor=f"agent:{username}",
+                                                sender="system", email="resolved", ticket_id=ticket.id)
+        except NotAfterChat:
+            return
+        if reached.mode == "bot":
+            await self.router.prompt_bot(conversation_id, RATE, reached.channel)
+        await self._refresh_watchers(conversation_id)
+        await self._tell_failures(socket, reached)
 
     async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
         async with self.sessions() as session:
@@ -230,6 +254,9 @@ class Desk:
             audit.record(session, agent.username, "ticket_status", ticket.number,
                          {"conversation_id": conversation_id, "from": before, "to": status}, agent.address)
         await self._refresh_watchers(conversation_id)
+        if status == "resolved":
+            await self.tell_resolved(conversation_id, ticket, agent_name=agent.name, username=agent.username,
+                                     socket=agent.socket)
 
     async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
         await self._owned(agent, conversation_id)

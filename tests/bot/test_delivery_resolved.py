@@ -1,0 +1,90 @@
+"""Resolving a ticket whose chat has ended tells the customer where they are (the widget,
+Telegram, the ticket's email address: the "resolved" email) and, with the assistant, the bot
+asks for the rating (Rasa's stand-in gets the gateway's /review). In a live chat nothing is
+sent: the agent says it themselves."""
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import select
+
+from caredesk.db.models import Message
+from bot import store
+from tests.bot.conftest import ORIGIN, add_agent, start_client
+from tests.bot.smtp_server import smtp_server
+from tests.bot.test_delivery import add_ticket, console_of, deliveries
+from tests.bot.test_lifecycle import claim, hand_over, request
+from tests.bot.test_webchat import frames_until
+
+
+async def lines(sessions, conversation_id: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        rows = (await session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                      .order_by(Message.id))).all()
+    return [(m.sender, m.text) for m in rows]
+
+
+async def test_resolving_in_the_console_tells_the_open_widget_and_emails_and_the_bot_asks_for_the_rating(
+    sessions, database_url, make_settings, rasa
+) -> None:
+    await rasa.start()
+    with smtp_server() as (inbox, mail):
+        client = await start_client(dataclasses.replace(make_settings(database_url, rasa.url), mail=mail))
+        try:
+            chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+            conversation_id = (await chat.receive_json())["conversation_id"]
+            number = await add_ticket(sessions, conversation_id, customer_email="maria.lopez@example.com")
+            await add_agent(sessions, role="agent")
+            console = await console_of(client)
+            await console.send_json({"type": "open", "conversation_id": conversation_id})
+            await frames_until(console, lambda f: f["type"] == "conversation")
+            await console.send_json({"type": "ticket_status", "conversation_id": conversation_id,
+                                     "status": "resolved"})
+            told = await frames_until(chat, lambda f: f["type"] == "message" and f["message"]["from"] == "bot")
+            [system] = [f["message"] for f in told if f["type"] == "message" and f["message"]["from"] == "system"]
+            assert f"Dana from our team has resolved your ticket {number}" in system["text"]
+            assert told[-1]["message"]["text"] == "You said /review", "the bot's rating question follows"
+            [mail_sent] = inbox.wait()
+            await chat.close()
+            await console.close()
+        finally:
+            await client.close()
+    assert [body["message"] for body in rasa.received] == ["/review"]
+    assert rasa.received[0]["sender"] == conversation_id
+    assert mail_sent.message["Subject"] == f"Northwind Goods: your ticket {number} is resolved"
+    assert "has resolved your ticket" in mail_sent.message.get_content()
+    assert [note for _, note in await deliveries(sessions, number)] == [
+        "webchat: live", "email: sent (to maria.lopez@example.com)"]
+    assert [s for s, _ in await lines(sessions, conversation_id)] == ["system", "bot"]
+
+
+async def test_resolving_through_the_api_reaches_a_chat_that_is_not_open(gateway, sessions) -> None:
+    async with sessions.begin() as session:
+        await store.ensure_conversation(session, "web-res-1", "webchat")
+    number = await add_ticket(sessions, "web-res-1", contact="+49 30 555 0199", contact_kind="phone")
+    await add_agent(sessions, role="agent")
+    await console_of(gateway)
+    response = await gateway.patch(f"/api/tickets/{number}", json={"status": "resolved"}, headers={"Origin": ORIGIN})
+    assert response.status == 200
+    body = await response.json()
+    assert [e["note"] for e in body["events"] if e["kind"] == "delivery"] == ["webchat: stored"]
+    (sender, text), *_ = await lines(sessions, "web-res-1")
+    assert sender == "system" and number in text
+    assert await deliveries(sessions, number) == [("agent:dana", "webchat: stored")]
+
+
+async def test_resolving_a_ticket_in_a_live_chat_sends_nothing_by_itself(gateway, sessions) -> None:
+    async with sessions.begin() as session:
+        await store.ensure_conversation(session, "web-res-2", "webchat")
+    number = await add_ticket(sessions, "web-res-2")
+    await hand_over(sessions, "web-res-2", request())
+    await claim(sessions, "web-res-2", "dana", "Dana")
+    await add_agent(sessions, role="agent")
+    console = await console_of(gateway)
+    await console.send_json({"type": "ticket_status", "conversation_id": "web-res-2", "status": "resolved"})
+    await console.send_json({"type": "open", "conversation_id": "web-res-2"})  # handled after the change
+    shown = (await frames_until(console, lambda f: f["type"] == "conversation"))[-1]["conversation"]
+    assert shown["ticket"]["status"] == "resolved"
+    assert await lines(sessions, "web-res-2") == []
+    assert await deliveries(sessions, number) == []
+    await console.close()
