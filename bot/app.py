@@ -116,6 +116,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                              max_age_hours=settings.redrive_max_age_hours)
     async with running(app[REDRIVER]):
         yield
+    await delivery.close()
     if telegram is not None:
         await telegram.stop()
     if watching is not None:

@@ -5,12 +5,15 @@ afterwards loses it: the widget shows it when it next opens (live, if it is open
 gateway); a Telegram customer gets it as a push; and a customer who left an email address
 (the ticket's contact, else the address of the customer record the ticket belongs to) gets
 it by email. What was done on each channel is kept as a ticket event of kind "delivery"
-("email: failed (SMTPConnectError: ...)"), which the console shows in the ticket's history.
+("email: failed (SMTPConnectError: ...)"), which the console shows in the ticket's history
+(and privacy export and erase already cover). An email the SMTP server did not take is tried
+again a few times (RETRY_DELAYS), in this gateway's memory.
 
 Only a conversation nobody is chatting in qualifies: with the assistant again ("bot") or
 ended by an agent ("closed", bot/lifecycle.py). This module reads the state, never writes it."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -19,10 +22,10 @@ from typing import Any, Awaitable, Callable, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caredesk.db import repository
-from caredesk.db.models import Conversation, Ticket, utcnow
-from caredesk.mail import InvalidAddress, Mailer, MailError, valid_address
+from caredesk.db.models import Conversation, Message, Ticket, utcnow
+from caredesk.mail import InvalidAddress, Mailer, MailError, Outgoing, valid_address
 from bot import store
-from bot.console.queue import conversation_ticket
+from bot.console.queue import conversation_detail, conversation_ticket
 from bot.emails import EmailTexts
 from bot.hub import Hub
 
@@ -31,6 +34,9 @@ logger = logging.getLogger(__name__)
 AFTER_CHAT = ("bot", "closed")  # nobody is chatting: the assistant has it, or an agent closed it
 EVENT = "delivery"  # the ticket event that records each channel's result
 MAX_DETAIL = 200
+# Seconds after which an email the SMTP server did not take is tried again (then the agent,
+# who sees each try in the ticket's history, decides).
+RETRY_DELAYS = (60.0, 300.0, 900.0)
 
 
 class NotAfterChat(Exception):
@@ -82,9 +88,11 @@ class Delivery:
         emails: EmailTexts,
         telegram: Pusher | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         self.sessions, self.hub, self.mailer, self.emails = sessions, hub, mailer, emails
-        self.telegram, self.clock = telegram, clock
+        self.telegram, self.clock, self.retry_delays = telegram, clock, retry_delays
+        self._retries: set[asyncio.Task[None]] = set()
 
     async def reach(self, conversation_id: str, text: str, agent_name: str, *, actor: str = "gateway",
                     also: Also | None = None, sender: str = "agent", email: str = "reply",
@@ -114,13 +122,16 @@ class Delivery:
             channel, mode, ticket_id = conversation.channel, conversation.mode, ticket.id
             number, description = ticket.number, ticket.description
         frame = store.message_frame(line)
-        attempts = [await self._chat(conversation_id, channel, frame)]
+        attempts, again = [await self._chat(conversation_id, channel, frame)], None
         if target is not None:
-            attempts.append(await self._email(email, target, agent_name=agent_name, reply=text,
-                                              ticket_number=number or "", description=description))
+            attempt, again = await self._email(email, target, agent_name=agent_name, reply=text,
+                                               ticket_number=number or "", description=description)
+            attempts.append(attempt)
         async with self.sessions.begin() as session:
             for attempt in attempts:
                 await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
+        if again is not None:
+            self._try_again(again, conversation_id, ticket_id, line.id, actor)
         for attempt in attempts:
             if attempt.result in ("failed", "off"):
                 logger.warning("a reply on ticket %s was not sent by %s: %s", number, attempt.channel,
@@ -143,18 +154,58 @@ class Delivery:
             return Attempt("telegram", "failed", type(error).__name__)
         return Attempt("telegram", "sent")
 
-    async def _email(self, kind: str, target: tuple[str, str | None], **values: str) -> Attempt:
+    async def _email(self, kind: str, target: tuple[str, str | None], **values: str) -> tuple[Attempt, Outgoing | None]:
+        """The attempt, and the email when it is worth trying again later (the server failed)."""
         address, customer_name = target
         if not self.mailer.enabled:
-            return Attempt("email", "off", "SMTP_HOST is not set")
+            return Attempt("email", "off", "SMTP_HOST is not set"), None
         outgoing = self.emails.compose(kind, to=address, customer_name=customer_name, **values)
         try:
             await self.mailer.send(outgoing, self.clock())
         except InvalidAddress:
-            return Attempt("email", "failed", "not a plain email address")
+            return Attempt("email", "failed", "not a plain email address"), None
         except MailError as error:
-            return Attempt("email", "failed", f"to {address}: {error}")
-        return Attempt("email", "sent", f"to {address}")
+            return Attempt("email", "failed", f"to {address}: {error}"), outgoing
+        return Attempt("email", "sent", f"to {address}"), None
+
+    def _try_again(self, outgoing: Outgoing, conversation_id: str, ticket_id: int, line_id: int, actor: str) -> None:
+        if not self.retry_delays:
+            return
+        task = asyncio.create_task(self._retry(outgoing, conversation_id, ticket_id, line_id, actor))
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, outgoing: Outgoing, conversation_id: str, ticket_id: int, line_id: int,
+                     actor: str) -> None:
+        """An email the SMTP server did not take, tried again after each of `retry_delays`, each
+        try a ticket event; kept in this gateway's memory only (a restart forgets it)."""
+        try:
+            for number, delay in enumerate(self.retry_delays, 1):
+                await asyncio.sleep(delay)
+                async with self.sessions() as session:
+                    if await session.get(Message, line_id) is None:
+                        return  # erased meanwhile (privacy): nothing left to send
+                try:
+                    await self.mailer.send(outgoing, self.clock())
+                    attempt = Attempt("email", "sent", f"to {outgoing.to}, try {number + 1}")
+                except MailError as error:
+                    attempt = Attempt("email", "failed", f"to {outgoing.to}, try {number + 1}: {error}")
+                async with self.sessions.begin() as session:
+                    await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
+                    detail = await conversation_detail(session, conversation_id)
+                await self.hub.to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
+                if attempt.result == "sent":
+                    return
+            logger.warning("an email on ticket %s was not sent after %d tries; the agent sees why", ticket_id,
+                           len(self.retry_delays) + 1)
+        except Exception:  # the database away: the failure is on the ticket already
+            logger.exception("trying an email again failed")
+
+    async def close(self) -> None:
+        """Stop the emails waiting to be tried again (the gateway stops)."""
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
 
 
 async def _email_target(ticket: Ticket) -> tuple[str, str | None] | None:

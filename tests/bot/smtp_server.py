@@ -64,10 +64,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server(username: str = "", password: str = "") -> Iterator[tuple[Inbox, MailSettings]]:
-    """A running server, and MailSettings that send to it (STARTTLS off: it offers none)."""
+def smtp_server(username: str = "", password: str = "", port: int | None = None
+                ) -> Iterator[tuple[Inbox, MailSettings]]:
+    """A running server (on `port`, or a free one), and MailSettings that send to it
+    (STARTTLS off: it offers none)."""
     inbox = Inbox(username, password)
-    port = free_port()
+    port = port or free_port()
     extra: dict[str, Any] = {}
     if username:
         extra = {"authenticator": inbox.authenticate, "auth_require_tls": False}

@@ -5,6 +5,7 @@ with the SMTP server down the line is kept and the failure is shown and recorded
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from caredesk.db import repository
 from caredesk.db.models import AuditEntry, Message, Ticket, TicketEvent
 from caredesk.mail import MailSettings
 from bot import store
+from bot.app_keys import DESK
 from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
 from tests.bot.smtp_server import smtp_server, unreachable
 from tests.bot.telegram_standin import BotApiStandIn
@@ -167,6 +169,34 @@ async def test_with_the_smtp_server_down_the_reply_is_kept_and_the_agent_is_told
         [(actor, stored), (_, failed)] = await deliveries(sessions, number)
         assert (actor, stored) == ("agent:dana", "webchat: stored")
         assert failed.startswith("email: failed (to tom.becker@example.com: SMTPConnect")
+        await console.close()
+    finally:
+        await client.close()
+
+
+async def test_an_email_the_server_did_not_take_is_tried_again_later(sessions, database_url, make_settings) -> None:
+    with smtp_server() as (_inbox, mail):
+        down = unreachable(mail)
+    client = await start_client(dataclasses.replace(make_settings(database_url), mail=down))
+    client.server.app[DESK].delivery.retry_delays = (0.5, 1.0, 2.0)
+    try:
+        async with sessions.begin() as session:
+            await store.ensure_conversation(session, "web-ended-r", "webchat")
+        number = await add_ticket(sessions, "web-ended-r", contact="tom.becker@example.com")
+        await add_agent(sessions, role="agent")
+        console = await console_of(client)
+        await reply(console, "web-ended-r")
+        await frames_until(console, lambda f: f["type"] == "error")
+        with smtp_server(port=down.port) as (inbox, _):  # the server is back
+            shown = await frames_until(console, lambda f: f["type"] == "conversation" and any(
+                "sent" in (e["note"] or "") for e in f["conversation"]["ticket"]["events"]), seconds=15)
+            [mail_sent] = inbox.wait()
+        assert mail_sent.recipients == ["tom.becker@example.com"] and REPLY in mail_sent.message.get_content()
+        notes = [note for _, note in await deliveries(sessions, number)]
+        assert notes[0] == "webchat: stored" and notes[1].startswith("email: failed (to tom.becker@example.com: ")
+        assert re.fullmatch(r"email: sent \(to tom\.becker@example\.com, try [234]\)", notes[-1]), notes
+        assert [e["note"] for e in shown[-1]["conversation"]["ticket"]["events"] if e["kind"] == "delivery"] == notes
+        assert await agent_lines(sessions, "web-ended-r") == [(REPLY, "Dana")], "sent once, stored once"
         await console.close()
     finally:
         await client.close()
