@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from sqlalchemy import select
 
-from caredesk.db.models import Message
+from caredesk.db.models import Feedback, Message
+from caredesk.db.session import make_engine, make_sessions
+from caredesk.settings import async_database_url
 from bot import store
-from tests.bot.conftest import ORIGIN, add_agent, start_client
+from bot.console.auth import create_agent
+from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, start_client
 from tests.bot.smtp_server import smtp_server
 from tests.bot.test_delivery import add_ticket, console_of, deliveries
 from tests.bot.test_lifecycle import claim, hand_over, request
@@ -88,3 +92,45 @@ async def test_resolving_a_ticket_in_a_live_chat_sends_nothing_by_itself(gateway
     assert await lines(sessions, "web-res-2") == []
     assert await deliveries(sessions, number) == []
     await console.close()
+
+
+@pytest.mark.e2e
+async def test_with_the_real_bot_the_customer_rates_after_the_ticket_is_resolved(rasa_stack, make_settings) -> None:
+    """The real Rasa server and action server: the rating question the gateway's /review brings
+    is the bot's own, and a tap on it is stored in `feedback`."""
+    database_url = async_database_url(rasa_stack.database_url)
+    engine = make_engine(database_url)
+    sessions = make_sessions(engine)
+    client = await start_client(make_settings(database_url, rasa_stack.rasa_url_list, rasa_stack.token,
+                                              channel_secret=rasa_stack.channel_secret))
+    try:
+        chat = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        conversation_id = (await chat.receive_json())["conversation_id"]
+        number = await add_ticket(sessions, conversation_id, contact="+49 30 555 0199", contact_kind="phone")
+        async with sessions.begin() as session:
+            await create_agent(session, f"dana-{conversation_id[:8]}", "Dana", PASSWORD, "agent")
+        console = await console_of(client, f"dana-{conversation_id[:8]}")
+        await console.send_json({"type": "open", "conversation_id": conversation_id})
+        await frames_until(console, lambda f: f["type"] == "conversation")
+        await console.send_json({"type": "ticket_status", "conversation_id": conversation_id, "status": "resolved"})
+        asked = await frames_until(chat, lambda f: f["type"] == "message" and f["message"]["from"] == "bot"
+                                   and bool(f["message"]["buttons"]), seconds=30)
+        assert any(f["type"] == "message" and f["message"]["from"] == "system" and number in f["message"]["text"]
+                   for f in asked)
+        buttons = {b["title"]: b["payload"] for b in asked[-1]["message"]["buttons"]}
+        await chat.send_json({"type": "message", "text": "5 - Excellent", "payload": buttons["5 - Excellent"],
+                              "client_id": "r1"})
+        comment = await frames_until(chat, lambda f: f["type"] == "message" and f["message"]["from"] == "bot"
+                                     and bool(f["message"]["buttons"]), seconds=30)
+        done = {b["title"]: b["payload"] for b in comment[-1]["message"]["buttons"]}
+        await chat.send_json({"type": "message", "text": "No, that's all", "payload": done["No, that's all"],
+                              "client_id": "r2"})
+        await frames_until(chat, lambda f: f["type"] == "message" and f["message"]["from"] == "bot", seconds=30)
+        async with sessions() as session:
+            ratings = (await session.scalars(select(Feedback).where(Feedback.conversation_id == conversation_id))).all()
+        assert [f.rating for f in ratings] == [5]
+        await chat.close()
+        await console.close()
+    finally:
+        await client.close()
+        await engine.dispose()
