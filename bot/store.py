@@ -42,7 +42,7 @@ _THIS_CONVERSATION = _conversations.c.id == bindparam("conversation_id")
 # A line for the bot has no outcome until the bot's answer is stored (bot/outcomes.py); one
 # for a conversation with the agents went to a person as it was stored.
 _OUTCOME_ON_ARRIVAL = (
-    select(case((_conversations.c.mode == "bot", null()), else_=literal("person")))
+    select(case((_conversations.c.mode.in_(("bot", "closed")), null()), else_=literal("person")))
     .where(_THIS_CONVERSATION).scalar_subquery()
 )
 _STORE_CUSTOMER_LINE = (
@@ -203,7 +203,7 @@ async def store_inbound(
                        unanswered=found.outcome is None)
     # Stored nothing, yet the conversation exists and the client_id is new: it was created
     # in between. Store it the plain way.
-    outcome = None if found.mode == "bot" else "person"
+    outcome = None if found.mode in ("bot", "closed") else "person"
     (line,) = await insert_lines(
         connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id, outcome=outcome)]
     )

@@ -223,11 +223,11 @@ class ConversationEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # handed_over, bot_unavailable, claimed, transferred, handed_back, bot_back
+    # see bot/lifecycle.py TRANSITIONS (handed_over, claimed, resolved, reopened, ...)
     transition: Mapped[str] = mapped_column(String(24))
     from_state: Mapped[str] = mapped_column(String(8))
     to_state: Mapped[str] = mapped_column(String(8))
-    actor: Mapped[str] = mapped_column(String(80))  # bot, gateway, agent:<username>
+    actor: Mapped[str] = mapped_column(String(80))  # bot, gateway, customer, agent:<username>
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
