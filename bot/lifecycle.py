@@ -43,6 +43,7 @@ TRANSITIONS: dict[str, tuple[str, str]] = {
     "resolved": (WITH_PERSON, CLOSED),  # the agent is done; the bot asks for the rating
     "reopened": (CLOSED, ASSISTANT),  # the customer writes again after it was resolved
     "bot_back": (WAITING, ASSISTANT),  # the fault cleared before anyone claimed it
+    "customer_back": (WAITING, ASSISTANT),  # the customer would rather go on with the assistant
 }
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _handoffs: Table = Handoff.__table__  # type: ignore[assignment]
@@ -61,6 +62,7 @@ class Change:
     handoff_id: int | None
     agent_name: str | None = None
     channel: str | None = None
+    promised_response_at: dt.datetime | None = None  # while waiting: when a person will answer
 
     @property
     def state(self) -> str:
@@ -111,7 +113,8 @@ async def hand_over(session: AsyncSession, conversation_id: str, request: Handof
     )
     await _log(session, conversation_id, transition, actor="gateway" if transition == "bot_unavailable" else "bot",
                now=now, handoff_id=handoff.id, detail={"reason": request.reason, "priority": request.priority})
-    return Change(conversation_id, transition, handoff.id, channel=channel), handoff
+    return Change(conversation_id, transition, handoff.id, channel=channel,
+                  promised_response_at=request.promised_response_at), handoff
 
 
 async def _own_ticket(session: AsyncSession, conversation_id: str, ticket_id: int | None) -> int | None:
@@ -194,11 +197,34 @@ async def bot_back(connection: AsyncConnection, conversation_id: str, handoff_id
     return Change(conversation_id, "bot_back", handoff_id, channel=channel)
 
 
-async def announce(hub: Hub, change: Change) -> None:
-    """Tell the customer's channel and the watching consoles (never raises: Hub.send)."""
-    state = {"type": "state", "state": change.state, "transition": change.transition}
+async def customer_back(session: AsyncSession, conversation_id: str) -> Change | None:
+    """The customer, waiting, would rather go on with the assistant: the hand-off ends unclaimed
+    (its ticket, if it has one, stays open for the team). None when a person has claimed it
+    meanwhile, or it was not waiting: the customer stays with whoever has it."""
+    now = utcnow()
+    try:
+        channel = await _move(session, conversation_id, "customer_back", now=now)
+    except TooLate:
+        return None
+    ended = await session.execute(
+        update(_handoffs).where(_handoffs.c.conversation_id == conversation_id, _handoffs.c.status == "waiting")
+        .values(status="ended", end_reason="customer_back", ended_at=now).returning(_handoffs.c.id)
+    )
+    handoff_id = ended.scalars().first()
+    await _log(session, conversation_id, "customer_back", actor="customer", now=now, handoff_id=handoff_id)
+    return Change(conversation_id, "customer_back", handoff_id, channel=channel)
+
+
+async def announce(hub: Hub, change: Change, *, promised_time: str | None = None) -> None:
+    """Tell the customer's channel and the watching consoles (never raises: Hub.send).
+    `promised_time`: while waiting, when a person will answer, in the company's words."""
+    state: dict[str, Any] = {"type": "state", "state": change.state, "transition": change.transition}
     if change.agent_name:
         state["agent_name"] = change.agent_name
+    if change.promised_response_at is not None:
+        state["promised_response_at"] = change.promised_response_at.isoformat()
+    if promised_time:
+        state["promised_time"] = promised_time
     if change.transition in ("claimed", "transferred"):
         await hub.to_customer(change.conversation_id, {"type": "agent_joined", "agent_name": change.agent_name})
     elif change.transition in ("handed_back", "resolved"):

@@ -267,7 +267,7 @@ class Router:
                 return False
             notice = await no_agent.notice(session, handoff, texts=self.texts, company=self.company,
                                            now=self.clock(), agents_online=self.hub.agents_online())
-        await lifecycle.announce(self.hub, change)
+        await lifecycle.announce(self.hub, change, promised_time=self.promised_time(request.promised_response_at))
         if request.reason == "bot_unavailable":
             await self.say(conversation_id, "system", self.texts.say(
                 "utter_gateway_bot_unavailable",
@@ -310,6 +310,27 @@ class Router:
         except RasaUnavailable as error:
             logger.error("could not resume conversation %s: %s", conversation_id, error)
         await self.ask_bot(conversation_id, HANDOFF_ENDED, change.channel or "webchat")
+        return True
+
+    def promised_time(self, moment: dt.datetime | None) -> str | None:
+        """When a person will answer, as the bot's own lines say it (the company's clock)."""
+        return describe_deadline(moment, self.clock(), self.company) if moment is not None else None
+
+    async def customer_back(self, conversation_id: str) -> bool:
+        """The waiting customer asked to go on with the assistant (the widget's button): the
+        hand-off ends unclaimed and the bot answers the next message. False when a person has
+        it already, or it was not waiting."""
+        async with self.sessions.begin() as session:
+            change = await lifecycle.customer_back(session, conversation_id)
+        if change is None:
+            return False
+        await lifecycle.announce(self.hub, change)
+        await self.say(conversation_id, "system", self.texts.say("utter_gateway_customer_back"))
+        await self.queue_changed()
+        try:
+            await self.rasa.resume(conversation_id)
+        except RasaUnavailable as error:
+            logger.error("could not resume conversation %s: %s", conversation_id, error)
         return True
 
     async def reopen(self, conversation_id: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from caredesk.db.models import Conversation, Message, UTCDateTime, utcnow
+from caredesk.db.models import Conversation, Handoff, Message, UTCDateTime, utcnow
 
 # The statements on the path of every message are built once, on the tables' columns rather
 # than the ORM's attributes: building and compiling them per call cost the gateway more CPU
@@ -155,6 +155,15 @@ async def resumed(session: AsyncSession, token: str, channel: str, resume_for: d
     if found is not None:
         found.resume_expires_at = now + resume_for
     return found
+
+
+async def promised_response_at(session: AsyncSession, conversation_id: str) -> dt.datetime | None:
+    """When a person will answer a waiting conversation (its open hand-off's promise)."""
+    return await session.scalar(
+        select(Handoff.promised_response_at)
+        .where(Handoff.conversation_id == conversation_id, Handoff.status == "waiting")
+        .order_by(Handoff.id.desc()).limit(1)
+    )
 
 
 async def ensure_conversation(session: AsyncSession, conversation_id: str, channel: str) -> Conversation:

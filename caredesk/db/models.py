@@ -159,7 +159,8 @@ class Handoff(Base):
     agent_username: Mapped[str | None] = mapped_column(String(64))  # who claimed it (ratings are kept per agent)
     ended_at: Mapped[dt.datetime | None]
     # Why it ended without a person, if it did: "bot_back" (the fault that queued it cleared
-    # before anyone claimed it, and the bot answered instead).
+    # before anyone claimed it, and the bot answered instead), "customer_back" (the customer
+    # went back to the assistant while waiting).
     end_reason: Mapped[str | None] = mapped_column(String(32))
     # When the customer was asked to rate this hand-off: one hand-off ends in one rating, once.
     rating_asked_at: Mapped[dt.datetime | None]

@@ -213,3 +213,20 @@ def test_only_the_state_machine_writes_the_state() -> None:
             if STATE_WRITES.search(line) and not line.lstrip().startswith("#"):
                 writers.append(f"{name}:{number}: {line.strip()}")
     assert writers == []
+
+
+async def test_a_waiting_customer_may_go_back_to_the_assistant_until_a_person_claims_it(sessions) -> None:
+    await new_chat(sessions, "c9")
+    await hand_over(sessions, "c9", request())
+    async with sessions.begin() as session:
+        back = await lifecycle.customer_back(session, "c9")
+    assert back is not None and (back.transition, back.state) == ("customer_back", "bot")
+    [handoff] = await handoffs(sessions, "c9")
+    assert (handoff.status, handoff.end_reason, back.handoff_id) == ("ended", "customer_back", handoff.id)
+    await new_chat(sessions, "c10")
+    await hand_over(sessions, "c10", request())
+    await claim(sessions, "c10", "dana", "Dana")
+    async with sessions.begin() as session:
+        assert await lifecycle.customer_back(session, "c10") is None
+    assert (await state(sessions, "c10"))[:2] == ("agent", "Dana")
+    assert [e[0] for e in (await state(sessions, "c9"))[2]] == ["handed_over", "customer_back"]
