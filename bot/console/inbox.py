@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import (ColumnElement, and_, case, exists, func, literal, or_, select, type_coerce, union)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from caredesk.db.models import Conversation, Customer, Message, Ticket, UTCDateTime
+from caredesk.db.models import Conversation, Customer, Handoff, Message, Ticket, UTCDateTime
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,10 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
     per_line = (select(Message.conversation_id.label("cid"), func.max(Message.id).label("message_id"))
                 .group_by(Message.conversation_id).subquery("per_line"))
     last_line = Message.__table__.alias("last_line")
+    per_handoff = (select(Handoff.conversation_id.label("cid"), func.max(Handoff.id).label("handoff_id"))
+                   .group_by(Handoff.conversation_id).subquery("per_handoff"))
+    last_handoff = Handoff.__table__.alias("last_handoff")
+    handled_by = func.coalesce(Conversation.agent_username, last_handoff.c.agent_username)
     activity = _latest(dialect, last_line.c.created_at, Conversation.updated_at, Ticket.updated_at).label("activity")
     sla = sla_state(now).label("sla")
     snippet = last_line.c.text
@@ -172,7 +176,7 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
                Conversation.agent_username, Conversation.agent_name, Ticket.number, Ticket.status.label("ticket_status"),
                Ticket.priority, Ticket.category, Ticket.channel.label("ticket_channel"),
                Ticket.promised_response_at, Customer.id.label("customer_id"), Customer.name.label("customer_name"),
-               Customer.tier, last_line.c.sender.label("last_sender"), snippet.label("snippet"), activity, sla)
+               Customer.tier, handled_by.label("handled_by"), last_line.c.sender.label("last_sender"), snippet.label("snippet"), activity, sla)
         .select_from(ids)
         .outerjoin(Conversation, Conversation.id == ids.c.id)
         .outerjoin(per_ticket, per_ticket.c.cid == ids.c.id)
@@ -180,6 +184,8 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
         .outerjoin(Customer, Customer.id == per_ticket.c.customer_id)
         .outerjoin(per_line, per_line.c.cid == ids.c.id)
         .outerjoin(last_line, last_line.c.id == per_line.c.message_id)
+        .outerjoin(per_handoff, per_handoff.c.cid == ids.c.id)
+        .outerjoin(last_handoff, last_handoff.c.id == per_handoff.c.handoff_id)
         .where(or_(Conversation.mode.is_(None), Conversation.mode.not_in(HIDDEN_MODES)))
     )
     condition = _view(view, agent, last_line.c.sender)
@@ -187,7 +193,7 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
         query = query.where(condition)
     if q:
         query = query.where(_matches(q, ids.c.id))
-    query = _filtered(query, filters, sla, ids.c.id)
+    query = _filtered(query, filters, sla, handled_by, ids.c.id)
     if before is not None:
         query = query.where(or_(activity < before.at, and_(activity == before.at, ids.c.id < before.id)))
     size = max(1, min(limit, MAX_PAGE))
@@ -197,7 +203,8 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
     return page, cursor
 
 
-def _filtered(query: Any, filters: Filters, sla: Any, row_id: Any) -> Any:
+def _filtered(query: Any, filters: Filters, sla: Any, handled_by: Any, row_id: Any) -> Any:
+    """`agent`: who has the conversation now or, once it left them, who claimed it last."""
     if filters.channel:
         query = query.where(func.coalesce(Conversation.channel, Ticket.channel) == filters.channel)
     if filters.priority:
@@ -207,7 +214,7 @@ def _filtered(query: Any, filters: Filters, sla: Any, row_id: Any) -> Any:
     if filters.sla:
         query = query.where(sla == filters.sla)
     if filters.agent:
-        query = query.where(Conversation.agent_username == filters.agent)
+        query = query.where(handled_by == filters.agent)
     if filters.customer_id is not None:
         tickets = Ticket.__table__.alias("ct")
         query = query.where(exists(select(literal(1)).select_from(tickets).where(
@@ -234,6 +241,7 @@ def _row(row: Any) -> dict[str, Any]:
         "state": state_of(row.mode, row.ticket_status),
         "agent_username": row.agent_username,
         "agent_name": row.agent_name,
+        "handled_by": row.handled_by,
         "customer": None if row.customer_id is None else {"id": row.customer_id, "name": row.customer_name,
                                                           "tier": row.tier},
         "ticket": None if row.number is None else {

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from caredesk.db.models import Conversation, Customer, Message, Note, Ticket, TicketEvent
+from caredesk.db.models import Conversation, Customer, Handoff, Message, Note, Ticket, TicketEvent
 from tests.conftest import FIXED_NOW
 
 MINUTE = dt.timedelta(minutes=1)
@@ -90,5 +90,11 @@ async def seed_inbox(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def
                         to_status="resolved", created_at=FIXED_NOW - 26 * HOUR),
             Note(conversation_id="c_closed", ticket_id=tickets[2].id, author="Dana", text="Courier confirmed",
                  created_at=FIXED_NOW - 27 * HOUR),
+            # Dana claimed c_closed before resolving it (the conversation no longer names her)
+            Handoff(conversation_id="c_closed", channel="webchat", ticket_id=tickets[2].id, reason="asked",
+                    priority="normal", priority_score=50, status="ended", summary={},
+                    promised_response_at=FIXED_NOW - 28 * HOUR, created_at=FIXED_NOW - 30 * HOUR,
+                    claimed_at=FIXED_NOW - 29 * HOUR, claimed_by="Dana", agent_username="dana",
+                    ended_at=FIXED_NOW - 26 * HOUR),
         ])
     return {"maria": maria, "tom": tom, "aisha": aisha}

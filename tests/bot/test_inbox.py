@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from caredesk.db import repository
 from bot.console import inbox
+from bot.console import tickets as tickets_view
+from bot.console.customers import customer_profile
 from bot.console.inbox import Cursor, Filters
+from bot.console.tickets import TicketFilters
 from tests.bot.inbox_data import GRINDING, HOUR, seed_inbox
 from tests.conftest import FIXED_NOW
 
@@ -89,6 +93,7 @@ async def test_a_transcript_hit_shows_the_matching_line_and_the_row_carries_its_
     (Filters(sla="met"), ["c_live", "c_closed"]),
     (Filters(sla="none"), ["c_bot"]),
     (Filters(agent="eli"), ["c_eli"]),
+    (Filters(agent="dana"), ["c_live", "c_closed"]),  # c_closed: Dana claimed it last
     (Filters(priority="normal", sla="due_soon"), ["c_eli"]),
 ])
 async def test_filters(sessions, filters: Filters, expected: list[str]) -> None:
@@ -126,3 +131,68 @@ async def test_one_statement_however_many_rows(sessions) -> None:
         finally:
             event.remove(engine, "before_cursor_execute", listen)
     assert len([s for s in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]) == 1
+
+
+async def numbers(sessions, **arguments) -> list[str]:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        rows, _ = await tickets_view.tickets(session, now=FIXED_NOW, **arguments)
+    return [row["number"] for row in rows]
+
+
+@pytest.mark.parametrize("filters, expected", [
+    (TicketFilters(), ["CD-100005", "CD-100004", "CD-100003", "CD-100002", "CD-100001"]),
+    (TicketFilters(status="in_progress"), ["CD-100005", "CD-100001"]),
+    (TicketFilters(priority="urgent"), ["CD-100002"]),
+    (TicketFilters(channel="rest"), ["CD-100004"]),
+    (TicketFilters(sla="overdue"), ["CD-100002"]),
+    (TicketFilters(agent="dana"), ["CD-100003", "CD-100001"]),  # CD-100003: Dana claimed its chat last
+])
+async def test_tickets_view_lists_every_ticket_newest_first(sessions, filters: TicketFilters,
+                                                            expected: list[str]) -> None:
+    await seed_inbox(sessions)
+    assert await numbers(sessions, filters=filters) == expected
+
+
+async def test_tickets_view_pages_and_carries_times_and_assignee(sessions) -> None:
+    await seed_inbox(sessions)
+    async with sessions() as session:
+        first, cursor = await tickets_view.tickets(session, limit=3, now=FIXED_NOW)
+        second, last = await tickets_view.tickets(session, limit=3, before=cursor, now=FIXED_NOW)
+    assert [t["number"] for t in first + second] == ["CD-100005", "CD-100004", "CD-100003", "CD-100002", "CD-100001"]
+    assert last is None
+    resolved = first[2]
+    assert resolved["handled_by"] == "dana" and resolved["sla"] == "met" and resolved["conversation_state"] == "closed"
+    assert resolved["promised_response_at"] == (FIXED_NOW - 28 * HOUR).isoformat()
+    assert resolved["first_response_at"] == (FIXED_NOW - 29 * HOUR).isoformat()
+    assert resolved["resolved_at"] == (FIXED_NOW - 26 * HOUR).isoformat()
+    offhours = first[1]
+    assert offhours["conversation_state"] is None and offhours["handled_by"] is None and offhours["sla"] == "ok"
+
+
+async def test_ticket_detail_has_its_history_and_conversations(sessions) -> None:
+    await seed_inbox(sessions)
+    async with sessions() as session:
+        detail = await tickets_view.ticket_detail(session, "cd100003", now=FIXED_NOW)
+        offhours = await tickets_view.ticket_detail(session, "CD-100004", now=FIXED_NOW)
+        with pytest.raises(repository.TicketNotFound):
+            await tickets_view.ticket_detail(session, "CD-999999")
+    assert [(h["kind"], h["actor"]) for h in detail["history"]] == [
+        ("created", "bot"), ("note", "Dana"), ("status_changed", "agent:dana")]
+    assert detail["history"][1]["note"] == "Courier confirmed"
+    assert [c["conversation_id"] for c in detail["conversations"]] == ["c_closed"]
+    assert detail["customer"]["name"] == "Aisha Khan"
+    assert offhours["conversations"] == [] and offhours["conversation_id"] == "rest_offhours"
+
+
+async def test_customer_panel_lists_every_conversation_and_ticket_across_channels(sessions) -> None:
+    customers = await seed_inbox(sessions)
+    async with sessions() as session:
+        tom = await customer_profile(session, conversation_id="c_eli", agent="dana", now=FIXED_NOW)
+        by_id = await customer_profile(session, customer_id=customers["tom"], agent="dana", now=FIXED_NOW)
+        nobody = await customer_profile(session, conversation_id="c_bot", agent="dana", now=FIXED_NOW)
+    assert tom == by_id and nobody is None
+    assert (tom["name"], tom["tier"], tom["email"]) == ("Tom Becker", "vip", "tom.becker@example.com")
+    assert [(c["conversation_id"], c["channel"]) for c in tom["conversations"]] == [
+        ("tg_555", "telegram"), ("c_eli", "webchat")]
+    assert [t["number"] for t in tom["tickets"]] == ["CD-100005", "CD-100002"]
+    assert {o["number"] for o in tom["orders"]} == {"10003310", "10002200"} and tom["truncated"] is False
