@@ -3,14 +3,16 @@ finds exactly the right conversations, on SQLite and PostgreSQL, in one statemen
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from caredesk.db import repository
+from caredesk.db.models import AuditEntry, Note
 from bot.console import inbox
 from bot.console import tickets as tickets_view
 from bot.console.customers import customer_profile
 from bot.console.inbox import Cursor, Filters
 from bot.console.tickets import TicketFilters
+from tests.bot.conftest import ORIGIN, add_agent, log_in
 from tests.bot.inbox_data import GRINDING, HOUR, seed_inbox
 from tests.conftest import FIXED_NOW
 
@@ -196,3 +198,44 @@ async def test_customer_panel_lists_every_conversation_and_ticket_across_channel
         ("tg_555", "telegram"), ("c_eli", "webchat")]
     assert [t["number"] for t in tom["tickets"]] == ["CD-100005", "CD-100002"]
     assert {o["number"] for o in tom["orders"]} == {"10003310", "10002200"} and tom["truncated"] is False
+
+
+async def test_the_api_searches_as_the_signed_in_agent(gateway, sessions) -> None:
+    await seed_inbox(sessions)
+    await add_agent(sessions, "eli", "Eli", role="agent")
+    await log_in(gateway, "eli")
+    mine = await (await gateway.get("/api/inbox", params={"view": "mine"})).json()
+    assert [row["conversation_id"] for row in mine["items"]] == ["c_eli"] and mine["next"] is None
+    found = await (await gateway.get("/api/inbox", params={"q": "aisha.khan@example.com", "view": "resolved"})).json()
+    assert [row["conversation_id"] for row in found["items"]] == ["c_closed"]
+    paged = await (await gateway.get("/api/inbox", params={"limit": "4"})).json()
+    rest = await (await gateway.get("/api/inbox", params={"limit": "4", "before": paged["next"]})).json()
+    assert [row["conversation_id"] for row in paged["items"] + rest["items"]] == ALL
+    panel = await (await gateway.get("/api/inbox/customer", params={"conversation_id": "c_closed"})).json()
+    assert panel["name"] == "Aisha Khan" and [c["conversation_id"] for c in panel["conversations"]] == ["c_closed"]
+    tickets_page = await (await gateway.get("/api/inbox/tickets", params={"status": "in_progress"})).json()
+    assert [t["number"] for t in tickets_page["tickets"]] == ["CD-100005", "CD-100001"]
+
+
+async def test_a_ticket_is_worked_without_a_live_chat(gateway, sessions) -> None:
+    """The off-hours ticket has no conversation row at all: an agent still moves it on and
+    notes what they did, and both land in its history and the audit log."""
+    await seed_inbox(sessions)
+    await add_agent(sessions, "dana", "Dana", role="agent")
+    await log_in(gateway, "dana")
+    headers = {"Origin": ORIGIN}
+    moved = await gateway.post("/api/inbox/tickets/cd-100004/status", json={"status": "in_progress"}, headers=headers)
+    assert moved.status == 200 and (await moved.json())["status"] == "in_progress"
+    noted = await gateway.post("/api/inbox/tickets/CD-100004/notes", json={"text": "Called Maria back"},
+                               headers=headers)
+    detail = await noted.json()
+    assert [(h["kind"], h["actor"]) for h in detail["history"]] == [("status_changed", "agent:dana"), ("note", "Dana")]
+    async with sessions() as session:
+        ticket = await repository.ticket_by_number(session, "CD-100004")
+        note = await session.scalar(select(Note).where(Note.ticket_id == ticket.id))
+        audit = (await session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.target)
+                                       .order_by(AuditEntry.id))).all()
+    assert ticket.status == "in_progress"
+    assert (note.conversation_id, note.author, note.text) == ("rest_offhours", "Dana", "Called Maria back")
+    assert [tuple(row) for row in audit if row[1] != "sign_in"] == [
+        ("dana", "ticket_status", "CD-100004"), ("dana", "note", "rest_offhours")]
