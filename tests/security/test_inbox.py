@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from caredesk.db.models import AuditEntry, Note, Ticket, TicketEvent
-from tests.bot.conftest import add_agent
+from tests.bot.conftest import add_agent, log_in
 from tests.bot.inbox_data import seed_inbox
 
 READS = ["/api/inbox", "/api/inbox?view=resolved&q=maria", "/api/inbox/tickets", "/api/inbox/tickets/CD-100001",
@@ -158,3 +158,39 @@ async def test_ticket_work_from_a_foreign_page_is_refused(gateway, sessions, sig
                                headers={"Origin": "https://shop.example.com"})
     assert response.status == 403
     assert await _changes(sessions) == before
+
+
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module:hypothesis.errors.HypothesisDeprecationWarning")
+async def test_hostile_requests_to_the_inbox_never_answer_5xx(gateway, sessions) -> None:
+    """The Inbox's operations of bot/openapi.json, driven with hostile values (fixed seed)."""
+    import asyncio
+
+    from hypothesis import given, settings
+    from yarl import URL
+
+    from tests.security.fuzzing import FUZZ, api_requests, on_loop
+    from tests.security.test_fuzz import assert_clear
+
+    await seed_inbox(sessions)
+    await add_agent(sessions, "dana", "Dana", role="lead")
+    await log_in(gateway, "dana")
+    run = on_loop(asyncio.get_running_loop())
+    seen: dict[int, int] = {}
+
+    async def call(method: str, url: str, body: str | None) -> tuple[int, str, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        async with gateway.session.request(method, gateway.make_url("").join(URL(url, encoded=True)),
+                                           data=None if body is None else body.encode("utf-8", "surrogatepass"),
+                                           headers=headers) as response:
+            return response.status, response.content_type, await response.read()
+
+    @settings(FUZZ, max_examples=150)
+    @given(api_requests().filter(lambda request: request[1].startswith("/api/inbox")))
+    def prop(request: tuple[str, str, str | None]) -> None:
+        status, content_type, body = run(call(*request))
+        seen[status] = seen.get(status, 0) + 1
+        assert_clear(status, content_type, body, f"{request[0]} {request[1]}")
+        assert content_type == "application/json", request
+
+    await asyncio.to_thread(prop)
+    assert seen.get(200) and seen.get(400) and seen.get(404), seen
