@@ -215,10 +215,10 @@ def _filtered(query: Any, filters: Filters, sla: Any, handled_by: Any, row_id: A
         query = query.where(sla == filters.sla)
     if filters.agent:
         query = query.where(handled_by == filters.agent)
-    if filters.customer_id is not None:
+    if filters.customer_id is not None:  # computed once, not per row
         tickets = Ticket.__table__.alias("ct")
-        query = query.where(exists(select(literal(1)).select_from(tickets).where(
-            tickets.c.conversation_id == row_id, tickets.c.customer_id == filters.customer_id)))
+        query = query.where(row_id.in_(select(tickets.c.conversation_id)
+                                       .where(tickets.c.customer_id == filters.customer_id)))
     return query
 
 
