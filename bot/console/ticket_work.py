@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from caredesk.db import repository
 from caredesk.db.models import TICKET_STATUSES, Agent, Note
 from bot import store
@@ -26,7 +28,7 @@ class Invalid(DeskError):
     """The request itself is wrong: an unknown status, an empty or too long note."""
 
 
-async def _check(session, agent: Agent, conversation_id: str) -> bool:  # type: ignore[no-untyped-def]
+async def _check(session: AsyncSession, agent: Agent, conversation_id: str) -> bool:
     """Raises DeskError unless `agent` may change this ticket; True when its conversation
     exists (so watchers are told)."""
     conversation = await store.conversation(session, conversation_id)
