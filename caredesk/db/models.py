@@ -95,7 +95,7 @@ class Ticket(Base):
     number: Mapped[str | None] = mapped_column(String(20), unique=True, index=True)
     channel: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)  # the customer panel
     contact: Mapped[str] = mapped_column(String(254))
     contact_kind: Mapped[str] = mapped_column(String(8))  # email, phone, chat (reply in the conversation)
     category: Mapped[str] = mapped_column(String(32))
@@ -199,7 +199,7 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8), default="bot")  # bot, queued, agent
-    agent_username: Mapped[str | None] = mapped_column(String(64))
+    agent_username: Mapped[str | None] = mapped_column(String(64), index=True)  # the Inbox's "mine"
     agent_name: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

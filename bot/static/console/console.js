@@ -1283,7 +1283,23 @@
     });
   }
 
+  /** The Inbox links a conversation as /console#c=<id>: the id, or null. */
+  function conversationFromHash() {
+    const match = /^#c=([^&]{1,200})$/.exec(window.location.hash);
+    if (!match) return null;
+    try {
+      return decodeURIComponent(match[1]).slice(0, 64);
+    } catch (err) {
+      return null;
+    }
+  }
+
   function start() {
+    state.requestedId = conversationFromHash(); // opened once the socket says hello
+    window.addEventListener('hashchange', () => {
+      const linked = conversationFromHash();
+      if (linked) requestOpen(linked);
+    });
     collectDom();
     bind();
     let summaryPref = null;
