@@ -24,14 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from caredesk.db import repository
 from caredesk.db.models import Conversation, Message, Ticket, utcnow
 from caredesk.mail import InvalidAddress, Mailer, MailError, Outgoing, valid_address
-from bot import store
+from bot import lifecycle, store
 from bot.console.queue import conversation_detail, conversation_ticket
 from bot.emails import EmailTexts
 from bot.hub import Hub
 
 logger = logging.getLogger(__name__)
 
-AFTER_CHAT = ("bot", "closed")  # nobody is chatting: the assistant has it, or an agent closed it
+AFTER_CHAT = lifecycle.WITH_THE_BOT  # nobody is chatting: the assistant has it, or an agent closed it
 EVENT = "delivery"  # the ticket event that records each channel's result
 MAX_DETAIL = 200
 # Seconds after which an email the SMTP server did not take is tried again (then the agent,

@@ -202,7 +202,7 @@ class Desk:
     async def tell_resolved(self, conversation_id: str, ticket: Ticket, *, agent_name: str, username: str,
                             socket: web.WebSocketResponse | None = None) -> None:
         """A ticket resolved while nobody is chatting in its conversation: the customer is told
-        where they are (bot/delivery.py), and, with the assistant, the bot asks for the rating.
+        where they are (bot/delivery.py), and the bot (which has it: bot or closed) asks for the rating.
         In a live chat the agent says it themselves; nothing is sent."""
         if self.delivery is None:
             return
@@ -213,8 +213,7 @@ class Desk:
                                                 sender="system", email="resolved", ticket_id=ticket.id)
         except NotAfterChat:
             return
-        if reached.mode == "bot":
-            await self.router.prompt_bot(conversation_id, RATE, reached.channel)
+        await self.router.prompt_bot(conversation_id, RATE, reached.channel)
         await self._refresh_watchers(conversation_id)
         await self._tell_failures(socket, reached)
 
@@ -258,10 +257,13 @@ class Desk:
             await self.tell_resolved(conversation_id, ticket, agent_name=agent.name, username=agent.username,
                                      socket=agent.socket)
 
-    async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
+    async def resolve(self, agent: AgentConnection, conversation_id: str, *, resolve: bool = True) -> None:
+        """Done with it: the conversation is closed (`resolve`) or, unresolved, back with the
+        assistant; the bot answers next and asks for the rating either way."""
         await self._owned(agent, conversation_id)
-        if not await self.router.hand_back(conversation_id, actor=f"agent:{agent.username}"):
+        if not await self.router.hand_back(conversation_id, actor=f"agent:{agent.username}", resolve=resolve):
             raise DeskError("This conversation has already been handed back.")
         async with self.sessions.begin() as session:
-            audit.record(session, agent.username, "resolve", conversation_id, None, agent.address)
+            audit.record(session, agent.username, "resolve" if resolve else "hand_back", conversation_id, None,
+                         agent.address)
         await self._refresh_watchers(conversation_id)

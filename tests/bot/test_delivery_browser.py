@@ -1,5 +1,5 @@
 """In a real browser (Debian's Chromium, Playwright): an agent opens a ticket's conversation
-whose chat has ended (/console#conversation=<id>), the composer says where the reply goes, the
+whose chat has ended (/console#c=<id>, as the Inbox links it), the composer says where the reply goes, the
 reply is sent to the customer's address through a local SMTP server, and the ticket's history
 shows the delivery. No Rasa needed."""
 from __future__ import annotations
@@ -62,7 +62,7 @@ async def test_an_agent_replies_on_an_ended_chat_from_the_console(browser: Brows
     await page.get_by_test_id("login-password").fill(PASSWORD)
     await page.get_by_test_id("login-submit").click()
     await page.wait_for_url(origin + "/console")
-    await page.goto(origin + "/console#conversation=web-ended-b1")
+    await page.goto(origin + "/console#c=web-ended-b1")
     await page.reload()
     await expect(page.locator("#composer-hint")).to_contain_text("The chat has ended")
     await expect(page.get_by_test_id("reply-send")).to_be_enabled()

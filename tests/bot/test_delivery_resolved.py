@@ -12,7 +12,7 @@ from sqlalchemy import select
 from caredesk.db.models import Feedback, Message
 from caredesk.db.session import make_engine, make_sessions
 from caredesk.settings import async_database_url
-from bot import store
+from bot import lifecycle, store
 from bot.console.auth import create_agent
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent, start_client
 from tests.bot.smtp_server import smtp_server
@@ -75,6 +75,43 @@ async def test_resolving_through_the_api_reaches_a_chat_that_is_not_open(gateway
     (sender, text), *_ = await lines(sessions, "web-res-1")
     assert sender == "system" and number in text
     assert await deliveries(sessions, number) == [("agent:dana", "webchat: stored")]
+
+
+async def test_resolving_in_the_inbox_reaches_a_closed_conversation_on_telegram_too(
+    sessions, database_url, make_settings
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from tests.bot.telegram_standin import BotApiStandIn
+
+    api = BotApiStandIn()
+    api_server = TestServer(api.app)
+    await api_server.start_server()
+    client = await start_client(dataclasses.replace(make_settings(database_url), telegram_token="123:TEST",
+                                                    telegram_api_url=str(api_server.make_url("")).rstrip("/")))
+    try:
+        async with sessions.begin() as session:
+            await store.ensure_conversation(session, "tg_660043", "telegram")
+        number = await add_ticket(sessions, "tg_660043", contact="+49 30 555 0199", contact_kind="phone",
+                                  channel="telegram")
+        await hand_over(sessions, "tg_660043", request())
+        await claim(sessions, "tg_660043", "eli", "Eli")
+        async with sessions.begin() as session:  # Eli resolved the chat: closed, with the bot
+            assert (await lifecycle.hand_back(session, "tg_660043", actor="agent:eli", resolve=True)) is not None
+        await add_agent(sessions, role="agent")
+        await console_of(client)
+        response = await client.post(f"/api/inbox/tickets/{number}/status", json={"status": "resolved"},
+                                     headers={"Origin": ORIGIN})
+        assert response.status == 200, await response.text()
+        told = await api.wait_for(lambda p: int(p["chat_id"]) == 660043)
+        assert f"has resolved your ticket {number}" in told["text"]
+        assert await deliveries(sessions, number) == [("agent:dana", "telegram: sent")]
+        async with sessions() as session:
+            conversation = await store.conversation(session, "tg_660043")
+        assert conversation.mode == "closed"
+    finally:
+        await client.close()
+        await api_server.close()
 
 
 async def test_resolving_a_ticket_in_a_live_chat_sends_nothing_by_itself(gateway, sessions) -> None:

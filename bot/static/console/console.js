@@ -21,7 +21,9 @@
   const TICKET_STATUSES = {
     open: 'Open', in_progress: 'In progress', resolved: 'Resolved', closed: 'Closed',
   };
-  const MODES = { bot: 'With the bot', queued: 'Waiting for an agent', agent: 'With an agent' };
+  const MODES = {
+    bot: 'With the bot', queued: 'Waiting for an agent', agent: 'With an agent', closed: 'Resolved',
+  };
   const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -199,10 +201,15 @@
     return state.agent ? state.agent.name || state.agent.username || '' : '';
   }
 
+  /** With the assistant: never resolved (bot) or resolved by a person (closed). */
+  function withBot(conv) {
+    return Boolean(conv) && (conv.mode === 'bot' || conv.mode === 'closed');
+  }
+
   function isMine(conv) {
     const c = conv || state.conv;
     if (!c || !state.agent || !c.agent_name) return false;
-    if (c.mode === 'bot') return false;
+    if (withBot(c)) return false;
     if (c.agent_username) return c.agent_username === state.agent.username;
     return c.agent_name === state.agent.name;
   }
@@ -215,7 +222,7 @@
    *  a reply goes through delivery (the widget, Telegram, or the ticket's email address). */
   function afterChat(conv) {
     const c = conv || state.conv;
-    return Boolean(c && (c.mode === 'bot' || c.mode === 'closed') && c.ticket && can('work'));
+    return Boolean(c && withBot(c) && c.ticket && can('work'));
   }
 
   /** Claimed by another agent, and this role may not step in (only leads and admins may). */
@@ -413,22 +420,10 @@
     setConnection('online', 'Connected');
     renderCanned();
     if (state.conv) renderComposer();
-    const reopen = state.currentId || state.requestedId || linkedConversation();
+    const reopen = state.currentId || state.requestedId;
     if (reopen) {
       state.requestedId = reopen;
       sendFrame({ type: 'open', conversation_id: reopen });
-    }
-  }
-
-  /** /console#conversation=<id> opens that conversation, also one no longer in the queue (a
-   *  ticket whose chat has ended, to reply to). The server checks the role, as for any open. */
-  function linkedConversation() {
-    const match = /^#conversation=([^&]{1,64})$/.exec(window.location.hash || '');
-    if (!match) return null;
-    try {
-      return decodeURIComponent(match[1]);
-    } catch (error) {
-      return null;
     }
   }
 
@@ -581,7 +576,7 @@
     const now = state.queue.find((item) => item && String(item.conversation_id) === id);
     const changed = before
       ? !now || (before.claimed_by || null) !== (now.claimed_by || null) || before.status !== now.status
-      : Boolean(now) && state.conv.mode === 'bot';
+      : Boolean(now) && withBot(state.conv);
     if (changed) {
       state.requestedId = id;
       sendFrame({ type: 'open', conversation_id: id });
@@ -660,7 +655,7 @@
     }
     if (modeText) parts.push(el('span', { className: `mode mode-${conv.mode || 'unknown'}`, text: modeText }));
     const handoff = conv.handoff;
-    if (handoff && handoff.waiting_since && conv.mode !== 'bot') {
+    if (handoff && handoff.waiting_since && !withBot(conv)) {
       parts.push(el('span', {
         className: 'live-waiting', 'aria-live': 'off',
         dataset: { since: handoff.waiting_since }, text: waitingText(handoff.waiting_since),
@@ -674,8 +669,9 @@
       dom.convSub.append(part);
     });
 
-    const active = conv.mode !== 'bot';
+    const active = !withBot(conv);
     dom.resolveButton.disabled = !active;
+    dom.handBackButton.disabled = !active;
     dom.resolveButton.title = active ? '' : 'This conversation is already with the bot.';
   }
 
@@ -753,7 +749,7 @@
     dom.summaryPromised.replaceChildren();
     const promised = handoff && handoff.promised_response_at;
     const promisedNode = promised ? timeWithDue(promised) : null;
-    if (promisedNode && conv.mode !== 'bot') dom.summaryPromised.append(promisedNode);
+    if (promisedNode && !withBot(conv)) dom.summaryPromised.append(promisedNode);
     else if (promisedNode) dom.summaryPromised.append(el('time', { datetime: promised, text: longWhen(parseTime(promised)) }));
     else dom.summaryPromised.textContent = '—';
 
@@ -1000,9 +996,8 @@
       ? `Reply to ${customerName(conv) === 'Customer' ? 'the customer' : customerName(conv)}…`
       : 'Claim this conversation to reply.';
     dom.claimButton.hidden = mine;
-    const withBot = conv.mode === 'bot';
     const locked = lockedForMe(conv);
-    dom.claimButton.disabled = withBot || locked;
+    dom.claimButton.disabled = withBot(conv) || locked;
     dom.noteInput.disabled = locked;
     dom.noteAdd.disabled = locked;
     dom.statusSelect.disabled = locked;
@@ -1011,7 +1006,7 @@
 
     if (mine) dom.composerHint.textContent = `You are chatting with the customer as ${agentName()}.`;
     else if (later) dom.composerHint.textContent = 'The chat has ended. Your reply is kept in the transcript and sent to the customer by chat, Telegram or email; the ticket history shows how it went.';
-    else if (withBot) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
+    else if (withBot(conv)) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
     else if (locked) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Only they or a team lead can work on it.`;
     else if (conv.agent_name) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Claim it to take over and reply.`;
     else dom.composerHint.textContent = 'Nobody has claimed this conversation yet.';
@@ -1172,6 +1167,15 @@
     sendOrWarn({ type: 'resolve', conversation_id: state.currentId });
   }
 
+  /** Unresolved: the assistant answers again (the conversation stays open in the reports). */
+  function handBackCurrent() {
+    if (!state.currentId) return;
+    const ok = window.confirm('Give this conversation back to the assistant without resolving it?');
+    if (!ok) return;
+    stopOwnTyping();
+    sendOrWarn({ type: 'hand_back', conversation_id: state.currentId });
+  }
+
   // ---------------------------------------------------------------- live times
 
   function tick() {
@@ -1203,7 +1207,7 @@
       queueTitle: 'queue-title', queueCount: 'queue-count', queueList: 'queue-list',
       queueEmpty: 'queue-empty', queueLoading: 'queue-loading', convEmpty: 'conv-empty', conv: 'conv',
       convTitle: 'conv-title', convCustomer: 'conv-customer', convVip: 'conv-vip', convSub: 'conv-sub',
-      backButton: 'back-to-queue', resolveButton: 'resolve-button', summaryToggle: 'summary-toggle',
+      backButton: 'back-to-queue', resolveButton: 'resolve-button', handBackButton: 'hand-back-button', summaryToggle: 'summary-toggle',
       summaryBody: 'summary-body', summaryReason: 'summary-reason', summaryPriority: 'summary-priority',
       summaryIntent: 'summary-intent', summarySentiment: 'summary-sentiment',
       summaryCustomer: 'summary-customer', summaryPromised: 'summary-promised',
@@ -1237,6 +1241,7 @@
     dom.reconnectNow.addEventListener('click', reconnectNow);
     dom.claimButton.addEventListener('click', claimCurrent);
     dom.resolveButton.addEventListener('click', resolveCurrent);
+    dom.handBackButton.addEventListener('click', handBackCurrent);
     dom.replySend.addEventListener('click', sendReply);
     dom.noteAdd.addEventListener('click', addNote);
     dom.statusUpdate.addEventListener('click', updateStatus);
@@ -1287,7 +1292,23 @@
     });
   }
 
+  /** The Inbox links a conversation as /console#c=<id>: the id, or null. */
+  function conversationFromHash() {
+    const match = /^#c=([^&]{1,200})$/.exec(window.location.hash);
+    if (!match) return null;
+    try {
+      return decodeURIComponent(match[1]).slice(0, 64);
+    } catch (err) {
+      return null;
+    }
+  }
+
   function start() {
+    state.requestedId = conversationFromHash(); // opened once the socket says hello
+    window.addEventListener('hashchange', () => {
+      const linked = conversationFromHash();
+      if (linked) requestOpen(linked);
+    });
     collectDom();
     bind();
     let summaryPref = null;
