@@ -390,6 +390,7 @@
       case 'conversation': onConversation(frame.conversation); break;
       case 'message': onMessage(frame); break;
       case 'typing': onRemoteTyping(frame); break;
+      case 'alert': onAlert(frame); break;
       case 'error':
         // A refused open/claim gets no conversation frame: stop waiting for one.
         state.requestedId = null;
@@ -398,6 +399,17 @@
         break;
       default: break;
     }
+  }
+
+  /** A claimed chat went back to the queue unanswered: the leads are told, and so is its agent. */
+  function onAlert(frame) {
+    if (frame.kind !== 'claim_unanswered') return;
+    const who = frame.agent_name ? String(frame.agent_name) : 'An agent';
+    const mine = Boolean(frame.agent_name) && frame.agent_name === agentName();
+    if (!mine && !can('work_any')) return;
+    const minutes = Number(frame.minutes) || 0;
+    showNotice(`${mine ? 'You' : who} did not reply within ${minutes} minutes after claiming a conversation: `
+      + 'it is back in the queue for someone to pick up.', 'warning');
   }
 
   function onHello(frame) {
@@ -997,7 +1009,7 @@
     for (const button of dom.cannedList.querySelectorAll('button')) button.disabled = !mine;
 
     if (mine) dom.composerHint.textContent = `You are chatting with the customer as ${agentName()}.`;
-    else if (withBot) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
+    else if (withBot(conv)) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
     else if (locked) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Only they or a team lead can work on it.`;
     else if (conv.agent_name) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Claim it to take over and reply.`;
     else dom.composerHint.textContent = 'Nobody has claimed this conversation yet.';
