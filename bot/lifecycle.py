@@ -25,7 +25,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from caredesk.db import repository
-from caredesk.db.models import Conversation, ConversationEvent, Handoff, Ticket, utcnow
+from caredesk.db.models import Conversation, ConversationEvent, Handoff, Message, Ticket, utcnow
 from caredesk.handoff_request import HandoffRequest
 from bot.hub import Hub
 
@@ -44,10 +44,12 @@ TRANSITIONS: dict[str, tuple[str, str]] = {
     "reopened": (CLOSED, ASSISTANT),  # the customer writes again after it was resolved
     "bot_back": (WAITING, ASSISTANT),  # the fault cleared before anyone claimed it
     "customer_back": (WAITING, ASSISTANT),  # the customer would rather go on with the assistant
+    "unanswered": (WITH_PERSON, WAITING),  # claimed, but its agent did not write in time
 }
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _handoffs: Table = Handoff.__table__  # type: ignore[assignment]
 _events: Table = ConversationEvent.__table__  # type: ignore[assignment]
+_messages: Table = Message.__table__  # type: ignore[assignment]
 Executor = AsyncSession | AsyncConnection
 
 
@@ -213,6 +215,27 @@ async def customer_back(session: AsyncSession, conversation_id: str) -> Change |
     handoff_id = ended.scalars().first()
     await _log(session, conversation_id, "customer_back", actor="customer", now=now, handoff_id=handoff_id)
     return Change(conversation_id, "customer_back", handoff_id, channel=channel)
+
+
+async def unanswered(session: AsyncSession, handoff: Handoff, *, before: dt.datetime, now: dt.datetime) -> Change | None:
+    """A chat claimed before `before` whose agent has not written to the customer since goes
+    back to the queue, first among its priority (the hand-off keeps its age). None when its
+    agent wrote meanwhile, someone else took it, or another gateway did this first."""
+    agent_wrote = (select(_messages.c.id).where(
+        _messages.c.conversation_id == _handoffs.c.conversation_id, _messages.c.sender == "agent",
+        _messages.c.created_at >= _handoffs.c.claimed_at).exists())
+    returned = await session.execute(
+        update(_handoffs).where(_handoffs.c.id == handoff.id, _handoffs.c.status == "claimed",
+                                _handoffs.c.claimed_at < before, ~agent_wrote)
+        .values(status="waiting", claimed_by=None, claimed_at=None, agent_username=None)
+    )
+    if returned.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    channel = await _move(session, handoff.conversation_id, "unanswered", now=now)
+    await _log(session, handoff.conversation_id, "unanswered", actor="gateway", now=now, handoff_id=handoff.id,
+               detail={"agent": handoff.agent_username})
+    return Change(handoff.conversation_id, "unanswered", handoff.id, channel=channel,
+                  promised_response_at=handoff.promised_response_at)
 
 
 async def announce(hub: Hub, change: Change, *, promised_time: str | None = None) -> None:

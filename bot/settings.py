@@ -104,6 +104,10 @@ class Settings:
     # Email to customers (caredesk/mail.py): SMTP_HOST unset turns it off. Its words: emails.yml.
     mail: MailSettings = field(default_factory=MailSettings)
     emails_file: Path = PROJECT_ROOT / "emails.yml"
+    # A claimed chat whose agent has not written for this long goes back to the queue (0: never);
+    # checked every `claim_watch_seconds`.
+    claim_reply_minutes: float = 5.0
+    claim_watch_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -148,6 +152,8 @@ class Settings:
             redrive_after_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_AFTER_SECONDS") or "60")),
             redrive_max_age_hours=max(0.0, float(environ.get("GATEWAY_REDRIVE_MAX_AGE_HOURS") or "24")),
             mail=MailSettings.from_env(environ),
+            claim_reply_minutes=max(0.0, float(environ.get("DESK_CLAIM_REPLY_MINUTES") or "5")),
+            claim_watch_seconds=_positive(environ, "DESK_CLAIM_WATCH_SECONDS", 30.0),
         )
 
 

@@ -120,6 +120,7 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await expect(agent.get_by_test_id("transcript-message").filter(has_text="<b>not bold</b>")).to_be_visible()
     await expect(header).to_have_text("Chatting with Dana from our team")
     await expect(customer.get_by_test_id("cd-back-to-assistant")).to_be_hidden()
+    await expect(agent.locator("#composer-hint")).to_contain_text("You are chatting with the customer as Dana")
     await shot(customer, "widget-agent-phone")
     await shot(agent, "console-conversation")
 
@@ -128,6 +129,8 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     five = customer.get_by_test_id("cd-quick-reply").filter(has_text="5 - Excellent")
     await expect(five).to_be_visible(timeout=30_000)
     await expect(header).to_have_text("Chatting with the assistant")
+    await expect(agent.locator("#composer-hint")).to_contain_text("The bot is handling this conversation")
+    await expect(agent.get_by_test_id("resolve-button")).to_be_disabled()
     await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]').last).to_contain_text("Dana")
     await five.click()
     # then the bot's own part, rated apart

@@ -397,6 +397,7 @@
       case 'conversation': onConversation(frame.conversation); break;
       case 'message': onMessage(frame); break;
       case 'typing': onRemoteTyping(frame); break;
+      case 'alert': onAlert(frame); break;
       case 'error':
         // A refused open/claim gets no conversation frame: stop waiting for one.
         state.requestedId = null;
@@ -405,6 +406,17 @@
         break;
       default: break;
     }
+  }
+
+  /** A claimed chat went back to the queue unanswered: the leads are told, and so is its agent. */
+  function onAlert(frame) {
+    if (frame.kind !== 'claim_unanswered') return;
+    const who = frame.agent_name ? String(frame.agent_name) : 'An agent';
+    const mine = Boolean(frame.agent_name) && frame.agent_name === agentName();
+    if (!mine && !can('work_any')) return;
+    const minutes = Number(frame.minutes) || 0;
+    showNotice(`${mine ? 'You' : who} did not reply within ${minutes} minutes after claiming a conversation: `
+      + 'it is back in the queue for someone to pick up.', 'warning');
   }
 
   function onHello(frame) {
