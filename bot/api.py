@@ -82,6 +82,11 @@ async def update_ticket(request: web.Request) -> web.Response:
             raise json_error(web.HTTPConflict, f"invalid status change {error}") from None
         data = await _ticket_data(session, ticket)
     await request.app[DESK].publish_queue()
+    if status == "resolved":  # after the chat ended, the customer is told where they are
+        await request.app[DESK].tell_resolved(ticket.conversation_id, ticket, agent_name=agent.name,
+                                              username=agent.username)
+        async with request.app[SESSIONS]() as session:
+            data = await _ticket_data(session, await repository.ticket_by_number(session, ticket.number or ""))
     return web.json_response(data)
 
 

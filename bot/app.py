@@ -14,6 +14,7 @@ from aiohttp import web
 
 from caredesk.company import load_company
 from caredesk.db.session import make_engine, make_sessions
+from caredesk.mail import Mailer
 from caredesk.settings import PROJECT_ROOT
 from bot import api, reports
 from bot.app_keys import (CANNED, DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
@@ -25,6 +26,8 @@ from bot.console.desk import Desk
 from bot.console.feed import queue_feed
 from bot.console.claim_watch import claim_watch
 from bot.console.passwords import PasswordChecker
+from bot.delivery import Delivery
+from bot.emails import EmailTexts
 from bot.hub import Hub
 from bot.limits import LEASE_SECONDS, Limiter
 from bot.privacy import views as privacy
@@ -88,16 +91,20 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not settings.channel_secret:
         logger.warning("CAREDESK_CHANNEL_SECRET is not set: CareDesk's Rasa channel will refuse every message")
     router = Router(sessions, rasa, hub, texts, company, engine=per_message)
-    desk = Desk(sessions, hub, router)
-    router.on_queue_change = desk.publish_queue
-    app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
-    app[CANNED] = yaml.safe_load(settings.canned_file.read_text(encoding="utf-8"))["canned_replies"]
     telegram = None
     if settings.telegram_token:
         from bot.channels.telegram import PREFIX, TelegramChannel
 
         telegram = TelegramChannel(settings, router, sessions, app[LIMITER])
         hub.register_channel(PREFIX, telegram.deliver)
+    logger.info(settings.mail.describe())
+    delivery = Delivery(sessions, hub, Mailer(settings.mail), EmailTexts.load(settings.emails_file,
+                                                                              company.slot_values()), telegram)
+    desk = Desk(sessions, hub, router, delivery=delivery)
+    router.on_queue_change = desk.publish_queue
+    app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
+    app[CANNED] = yaml.safe_load(settings.canned_file.read_text(encoding="utf-8"))["canned_replies"]
+    if telegram is not None:
         await telegram.start()
         app[TELEGRAM] = telegram
     else:
@@ -110,6 +117,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                              max_age_hours=settings.redrive_max_age_hours)
     async with running(app[REDRIVER]):
         yield
+    await delivery.close()
     if telegram is not None:
         await telegram.stop()
     if watching is not None:

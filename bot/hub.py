@@ -143,6 +143,10 @@ class Hub:
         if self._fanout is not None:
             self._fanout.presence_changed()
 
+    def has_customer(self, conversation_id: str) -> bool:
+        """Whether a widget of this conversation is open on this gateway (others may have one too)."""
+        return bool(self._customers.get(conversation_id))
+
     def local_agents(self) -> set[str]:
         """Usernames with a console open on this gateway."""
         return {a.username for a in self._agents}
@@ -154,9 +158,13 @@ class Hub:
             names.update(self._fanout.remote_agents())
         return len(names)
 
-    async def to_customer(self, conversation_id: str, frame: dict[str, Any]) -> None:
+    async def to_customer(self, conversation_id: str, frame: dict[str, Any], *, channels: bool = True) -> None:
+        """The customer's sockets on every gateway and (unless `channels` is False: the caller
+        pushes it itself and wants the result, bot/delivery.py) its channel, such as Telegram."""
         await self._to_customer_here(conversation_id, frame)
         self._publish("customer", conversation_id=conversation_id, frame=frame)
+        if not channels:
+            return
         for prefix, deliver in self._channels.items():
             if conversation_id.startswith(prefix):
                 await deliver(conversation_id, frame)

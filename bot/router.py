@@ -312,6 +312,19 @@ class Router:
         await self.ask_bot(conversation_id, HANDOFF_ENDED, change.channel or "webchat")
         return True
 
+    async def prompt_bot(self, conversation_id: str, intent: str, channel: str) -> bool:
+        """The gateway's own intent to a conversation with the assistant that nobody wrote in
+        (the rating after a resolved ticket): the bot's answer is stored and delivered. If Rasa
+        cannot be reached, that is all (False): the customer asked nothing, so no hand-off."""
+        try:
+            replies = await self.rasa.send(conversation_id, intent, {"channel": channel})
+        except RasaUnavailable as error:
+            logger.warning("the bot could not be asked %s in conversation %s: %s", intent, conversation_id, error)
+            return False
+        for message in await self._store_bot_replies(conversation_id, replies, None) or []:
+            await self._publish(conversation_id, message)
+        return True
+
     def promised_time(self, moment: dt.datetime | None) -> str | None:
         """When a person will answer, as the bot's own lines say it (the company's clock)."""
         return describe_deadline(moment, self.clock(), self.company) if moment is not None else None

@@ -8,6 +8,7 @@ from typing import Mapping
 
 from sqlalchemy.engine import make_url
 
+from caredesk.mail import MailSettings
 from caredesk.settings import PROJECT_ROOT, Settings as ActionSettings, async_database_url
 
 
@@ -100,6 +101,9 @@ class Settings:
     redrive_seconds: float = 10.0
     redrive_after_seconds: float = 60.0
     redrive_max_age_hours: float = 24.0
+    # Email to customers (caredesk/mail.py): SMTP_HOST unset turns it off. Its words: emails.yml.
+    mail: MailSettings = field(default_factory=MailSettings)
+    emails_file: Path = PROJECT_ROOT / "emails.yml"
     # A claimed chat whose agent has not written for this long goes back to the queue (0: never);
     # checked every `claim_watch_seconds`.
     claim_reply_minutes: float = 5.0
@@ -147,6 +151,7 @@ class Settings:
             redrive_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_SECONDS") or "10")),
             redrive_after_seconds=max(0.0, float(environ.get("GATEWAY_REDRIVE_AFTER_SECONDS") or "60")),
             redrive_max_age_hours=max(0.0, float(environ.get("GATEWAY_REDRIVE_MAX_AGE_HOURS") or "24")),
+            mail=MailSettings.from_env(environ),
             claim_reply_minutes=max(0.0, float(environ.get("DESK_CLAIM_REPLY_MINUTES") or "5")),
             claim_watch_seconds=_positive(environ, "DESK_CLAIM_WATCH_SECONDS", 30.0),
         )

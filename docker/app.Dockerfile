@@ -28,7 +28,7 @@ ENV PATH=/opt/caredesk/bin:$PATH \
 WORKDIR /app
 # Owned by root and read-only to the service user: the code cannot be changed by the process
 # that runs it. Logs go to standard output (docker logs), data to PostgreSQL.
-COPY alembic.ini company.yml domain.yml ./
+COPY alembic.ini company.yml domain.yml emails.yml ./
 COPY migrations/ migrations/
 COPY caredesk/ caredesk/
 COPY actions/ actions/

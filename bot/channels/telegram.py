@@ -251,6 +251,11 @@ class TelegramChannel:
         except TelegramError:
             logger.exception("could not deliver to Telegram chat in %s", conversation)
 
+    async def push(self, conversation: str, message: dict[str, Any]) -> None:
+        """Send one stored line now, for a caller that records the result (bot/delivery.py):
+        TelegramError when Telegram did not take it."""
+        await self._send(int(conversation[len(PREFIX):]), message)
+
     async def _send(self, chat_id: int, message: dict[str, Any]) -> None:
         text = message["text"] or "…"
         if message["from"] == "agent" and message.get("agent_name"):

@@ -9,19 +9,22 @@ import datetime as dt
 import logging
 from typing import Callable
 
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from caredesk.db import repository
-from caredesk.db.models import Conversation, Note, utcnow
+from caredesk.db.models import Conversation, Note, Ticket, utcnow
 from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
+from bot.delivery import AFTER_CHAT, Delivery, NotAfterChat, Reached
 from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
 logger = logging.getLogger(__name__)
 QUEUE_INTERVAL = 0.5  # seconds: the consoles get the queue at most this often
+RATE = "/review"  # the gateway's own intent: the bot asks for a rating (data/rules/feedback.yml)
 
 
 class DeskError(Exception):
@@ -36,8 +39,11 @@ class Desk:
         router: Router,
         clock: Callable[[], dt.datetime] = utcnow,
         queue_interval: float = QUEUE_INTERVAL,
+        *,
+        delivery: Delivery | None = None,
     ) -> None:
         self.sessions, self.hub, self.router, self.clock = sessions, hub, router, clock
+        self.delivery = delivery  # replies after the chat ended (bot/delivery.py)
         self.queue_interval = queue_interval
         self._queue_changed = asyncio.Event()
 
@@ -148,13 +154,68 @@ class Desk:
             return
         if len(text) > MAX_TEXT:
             raise DeskError(f"Replies can be at most {MAX_TEXT} characters.")
-        await self._owned(agent, conversation_id)
+        async with self.sessions() as session:
+            conversation = await store.conversation(session, conversation_id)
+            after_chat = conversation is not None and conversation.mode in AFTER_CHAT and (
+                await conversation_ticket(session, conversation_id) is not None)
+        if after_chat and self.delivery is not None:
+            await self._reach(agent, conversation_id, text)
+            return
+        self._check_owner(agent, conversation, claimed=True)
         async with self.sessions.begin() as session:
             ticket = await conversation_ticket(session, conversation_id)
             if ticket is not None and ticket.first_response_at is None:
                 ticket.first_response_at = self.clock()
             audit.record(session, agent.username, "reply", conversation_id, {"characters": len(text)}, agent.address)
         await self.router.say(conversation_id, "agent", text, agent_name=agent.name)
+
+    async def _reach(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
+        """A reply on a ticket whose chat has ended (nobody is chatting in it, so it is nobody's):
+        stored, then sent wherever the customer can be reached; the agent is told of any
+        channel it did not reach."""
+        assert self.delivery is not None
+        if not can(agent, "work"):
+            raise DeskError("Your role does not allow this.")
+
+        async def in_same_work(session: AsyncSession, ticket: Ticket) -> None:
+            if ticket.first_response_at is None:
+                ticket.first_response_at = self.clock()
+            audit.record(session, agent.username, "reply", conversation_id,
+                         {"characters": len(text), "after_chat": True, "ticket": ticket.number}, agent.address)
+
+        try:
+            reached = await self.delivery.reach(conversation_id, text, agent.name, actor=f"agent:{agent.username}",
+                                                also=in_same_work)
+        except NotAfterChat:
+            raise DeskError("Claim the conversation before you reply or resolve it.") from None
+        await self._refresh_watchers(conversation_id)
+        await self._tell_failures(agent.socket, reached)
+
+    async def _tell_failures(self, socket: web.WebSocketResponse | None, reached: Reached) -> None:
+        if reached.failed and socket is not None:
+            await self.hub.send(socket, {
+                "type": "error",
+                "text": "Your reply is kept in the transcript, but it did not reach the customer by "
+                        + ", ".join(f"{a.channel} ({a.detail or a.result})" for a in reached.failed) + ".",
+            })
+
+    async def tell_resolved(self, conversation_id: str, ticket: Ticket, *, agent_name: str, username: str,
+                            socket: web.WebSocketResponse | None = None) -> None:
+        """A ticket resolved while nobody is chatting in its conversation: the customer is told
+        where they are (bot/delivery.py), and the bot (which has it: bot or closed) asks for the rating.
+        In a live chat the agent says it themselves; nothing is sent."""
+        if self.delivery is None:
+            return
+        text = self.router.texts.say("utter_gateway_ticket_resolved", agent_name=agent_name,
+                                     ticket_number=ticket.number or "")
+        try:
+            reached = await self.delivery.reach(conversation_id, text, agent_name, actor=f"agent:{username}",
+                                                sender="system", email="resolved", ticket_id=ticket.id)
+        except NotAfterChat:
+            return
+        await self.router.prompt_bot(conversation_id, RATE, reached.channel)
+        await self._refresh_watchers(conversation_id)
+        await self._tell_failures(socket, reached)
 
     async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
         async with self.sessions() as session:
@@ -192,6 +253,9 @@ class Desk:
             audit.record(session, agent.username, "ticket_status", ticket.number,
                          {"conversation_id": conversation_id, "from": before, "to": status}, agent.address)
         await self._refresh_watchers(conversation_id)
+        if status == "resolved":
+            await self.tell_resolved(conversation_id, ticket, agent_name=agent.name, username=agent.username,
+                                     socket=agent.socket)
 
     async def resolve(self, agent: AgentConnection, conversation_id: str, *, resolve: bool = True) -> None:
         """Done with it: the conversation is closed (`resolve`) or, unresolved, back with the

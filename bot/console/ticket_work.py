@@ -57,6 +57,8 @@ async def change_status(desk: Desk, agent: Agent, number: str, status: str, addr
                      address)
         conversation_id, number = ticket.conversation_id, ticket.number or number
     await _tell(desk, conversation_id, live)
+    if status == "resolved" and live:  # after the chat ended, the customer is told where they are
+        await desk.tell_resolved(conversation_id, ticket, agent_name=agent.name, username=agent.username)
     return number
 
 

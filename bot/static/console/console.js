@@ -218,6 +218,13 @@
     return state.permissions.indexOf(permission) !== -1;
   }
 
+  /** Nobody is chatting in it (the bot has it again, or it was closed) and it has a ticket:
+   *  a reply goes through delivery (the widget, Telegram, or the ticket's email address). */
+  function afterChat(conv) {
+    const c = conv || state.conv;
+    return Boolean(c && withBot(c) && c.ticket && can('work'));
+  }
+
   /** Claimed by another agent, and this role may not step in (only leads and admins may). */
   function lockedForMe(conv) {
     const c = conv || state.conv;
@@ -994,9 +1001,10 @@
     const conv = state.conv;
     if (!conv) return;
     const mine = isMine(conv);
-    dom.replyInput.disabled = !mine;
-    dom.replySend.disabled = !mine;
-    dom.replyInput.placeholder = mine
+    const later = afterChat(conv);
+    dom.replyInput.disabled = !mine && !later;
+    dom.replySend.disabled = !mine && !later;
+    dom.replyInput.placeholder = mine || later
       ? `Reply to ${customerName(conv) === 'Customer' ? 'the customer' : customerName(conv)}…`
       : 'Claim this conversation to reply.';
     dom.claimButton.hidden = mine;
@@ -1006,9 +1014,10 @@
     dom.noteAdd.disabled = locked;
     dom.statusSelect.disabled = locked;
     dom.statusUpdate.disabled = locked;
-    for (const button of dom.cannedList.querySelectorAll('button')) button.disabled = !mine;
+    for (const button of dom.cannedList.querySelectorAll('button')) button.disabled = !mine && !later;
 
     if (mine) dom.composerHint.textContent = `You are chatting with the customer as ${agentName()}.`;
+    else if (later) dom.composerHint.textContent = 'The chat has ended. Your reply is kept in the transcript and sent to the customer by chat, Telegram or email; the ticket history shows how it went.';
     else if (withBot(conv)) dom.composerHint.textContent = 'The bot is handling this conversation; there is nothing to claim.';
     else if (locked) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Only they or a team lead can work on it.`;
     else if (conv.agent_name) dom.composerHint.textContent = `Claimed by ${conv.agent_name}. Claim it to take over and reply.`;
@@ -1070,7 +1079,7 @@
 
   function sendReply() {
     const conv = state.conv;
-    if (!conv || !isMine(conv)) return;
+    if (!conv || !(isMine(conv) || afterChat(conv))) return;
     const text = dom.replyInput.value.trim();
     if (!text) {
       dom.replyInput.focus();
