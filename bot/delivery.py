@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from caredesk.db import repository
 from caredesk.db.models import Conversation, Message, Ticket, utcnow
 from caredesk.mail import InvalidAddress, Mailer, MailError, Outgoing, valid_address
-from bot import lifecycle, store
+from bot import lifecycle, store, waiting
 from bot.console.queue import conversation_detail, conversation_ticket
 from bot.emails import EmailTexts
 from bot.hub import Hub
@@ -137,6 +137,24 @@ class Delivery:
                 logger.warning("a reply on ticket %s was not sent by %s: %s", number, attempt.channel,
                                attempt.result if attempt.channel == "email" else attempt.note())
         return Reached(line.id, number, tuple(attempts), channel, mode)
+
+    async def copy_by_email(self, conversation_id: str, text: str, agent_name: str, *, actor: str) -> Attempt | None:
+        """An agent's line in a live chat (already stored and shown) also by email, when the
+        customer asked for the reply by email while waiting (bot/waiting.py) and has not
+        written since. None when not; the attempt is a ticket event either way."""
+        async with self.sessions() as session:
+            ticket = await conversation_ticket(session, conversation_id)
+            if ticket is None or not await waiting.wants_email(session, ticket.id, conversation_id):
+                return None
+            target = await _email_target(ticket)
+            ticket_id, number, description = ticket.id, ticket.number, ticket.description
+        if target is None:
+            return None
+        attempt, _ = await self._email("reply", target, agent_name=agent_name, reply=text,
+                                       ticket_number=number or "", description=description)
+        async with self.sessions.begin() as session:
+            await repository.add_ticket_event(session, ticket_id, EVENT, actor=actor, note=attempt.note())
+        return attempt
 
     async def _chat(self, conversation_id: str, channel: str, frame: dict[str, Any]) -> Attempt:
         """The transcript line to the customer's chat: open widgets and consoles on every

@@ -4,26 +4,22 @@ goes on the hand-off's ticket (made now if it has none), so the answer reaches t
 close the chat. The conversation stays in the queue either way until someone answers."""
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from caredesk.db import repository
-from caredesk.db.models import Handoff, Ticket
+from caredesk.db.models import Handoff, Message, Ticket, TicketEvent
+from caredesk.mail import InvalidAddress, valid_address
 from bot import no_agent
-
-MAX_EMAIL = 254
-# One address, nothing around it: no spaces or line breaks (it may go into a mail header).
-EMAIL = re.compile(r"[^@\s<>\"'(),;:\\]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+")
 
 
 def email_address(text: str) -> str | None:
-    """The address if `text` is one plausible email address, else None."""
-    text = text.strip()
-    if len(text) > MAX_EMAIL or not EMAIL.fullmatch(text):
+    """The address if `text` is one plain email address (caredesk/mail.py's rule, as the
+    reply will be sent), else None."""
+    try:
+        return valid_address(text.strip())
+    except InvalidAddress:
         return None
-    return text
 
 
 async def leave_email(session: AsyncSession, conversation_id: str, email: str) -> Ticket | None:
@@ -43,3 +39,20 @@ async def leave_email(session: AsyncSession, conversation_id: str, email: str) -
     await repository.add_ticket_event(session, ticket.id, "contact", actor="customer",
                                       note="The customer asked for the reply by email.")
     return ticket
+
+
+async def wants_email(session: AsyncSession, ticket_id: int, conversation_id: str) -> bool:
+    """The customer left an address while waiting and has not written in the chat since: they
+    may have closed it, so a person's replies in the chat go by email too."""
+    left = await session.scalar(
+        select(TicketEvent.created_at).where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == "contact",
+                                             TicketEvent.actor == "customer")
+        .order_by(TicketEvent.id.desc()).limit(1)
+    )
+    if left is None:
+        return False
+    wrote_since = await session.scalar(
+        select(Message.id).where(Message.conversation_id == conversation_id, Message.sender == "customer",
+                                 Message.created_at > left).limit(1)
+    )
+    return wrote_since is None

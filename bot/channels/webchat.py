@@ -113,6 +113,7 @@ async def _hello(request: web.Request, token: str | None) -> dict[str, Any] | No
                         "agent_name": found.agent_name, "history": history,
                         "promised_response_at": promised.isoformat() if promised else None,
                         "promised_time": request.app[ROUTER].promised_time(promised),
+                        "email_replies": request.app[SETTINGS].mail.enabled,
                         "texts": widget_texts(request.app[ROUTER].texts)}
     limiter = request.app[LIMITER]
     if await limiter.allow((limiter.new_chats, limit_key(client_address(request)))) > 0:
@@ -120,7 +121,7 @@ async def _hello(request: web.Request, token: str | None) -> dict[str, Any] | No
     chat = await request.app[ROUTER].new_conversation(CHANNEL, resume_for)
     return {"type": "hello", "conversation_id": chat.conversation_id, "resume": chat.resume_token, "mode": "bot",
             "agent_name": None, "history": [], "promised_response_at": None, "promised_time": None,
-            "texts": widget_texts(request.app[ROUTER].texts)}
+            "email_replies": request.app[SETTINGS].mail.enabled, "texts": widget_texts(request.app[ROUTER].texts)}
 
 
 async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:
@@ -189,6 +190,9 @@ async def _leave_email(request: web.Request, conversation_id: str, socket: web.W
     """The waiting customer leaves an address for the reply (bot/waiting.py); told where and
     by when, in a line kept in the transcript."""
     if await _over_limit(request, limit_key(client_address(request)), conversation_id, socket, None):
+        return
+    if not request.app[SETTINGS].mail.enabled:  # never offered then: the reply could not be sent
+        await _error(request, socket, "utter_gateway_unreadable_frame")
         return
     email = waiting.email_address(clean(given)) if isinstance(given, str) else None
     if email is None:

@@ -18,7 +18,7 @@ from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
-from bot.delivery import AFTER_CHAT, Delivery, NotAfterChat, Reached
+from bot.delivery import AFTER_CHAT, Attempt, Delivery, NotAfterChat
 from bot.hub import AgentConnection, Hub
 from bot.router import MAX_TEXT, Router
 
@@ -168,6 +168,11 @@ class Desk:
                 ticket.first_response_at = self.clock()
             audit.record(session, agent.username, "reply", conversation_id, {"characters": len(text)}, agent.address)
         await self.router.say(conversation_id, "agent", text, agent_name=agent.name)
+        if self.delivery is not None:  # the customer left an address while waiting: by email too
+            copied = await self.delivery.copy_by_email(conversation_id, text, agent.name, actor=f"agent:{agent.username}")
+            if copied is not None:
+                await self._refresh_watchers(conversation_id)
+                await self._tell_failures(agent.socket, (copied,))
 
     async def _reach(self, agent: AgentConnection, conversation_id: str, text: str) -> None:
         """A reply on a ticket whose chat has ended (nobody is chatting in it, so it is nobody's):
@@ -189,14 +194,15 @@ class Desk:
         except NotAfterChat:
             raise DeskError("Claim the conversation before you reply or resolve it.") from None
         await self._refresh_watchers(conversation_id)
-        await self._tell_failures(agent.socket, reached)
+        await self._tell_failures(agent.socket, reached.attempts)
 
-    async def _tell_failures(self, socket: web.WebSocketResponse | None, reached: Reached) -> None:
-        if reached.failed and socket is not None:
+    async def _tell_failures(self, socket: web.WebSocketResponse | None, attempts: tuple[Attempt, ...]) -> None:
+        failed = [a for a in attempts if a.result in ("failed", "off")]
+        if failed and socket is not None:
             await self.hub.send(socket, {
                 "type": "error",
                 "text": "Your reply is kept in the transcript, but it did not reach the customer by "
-                        + ", ".join(f"{a.channel} ({a.detail or a.result})" for a in reached.failed) + ".",
+                        + ", ".join(f"{a.channel} ({a.detail or a.result})" for a in failed) + ".",
             })
 
     async def tell_resolved(self, conversation_id: str, ticket: Ticket, *, agent_name: str, username: str,
@@ -215,7 +221,7 @@ class Desk:
             return
         await self.router.prompt_bot(conversation_id, RATE, reached.channel)
         await self._refresh_watchers(conversation_id)
-        await self._tell_failures(socket, reached)
+        await self._tell_failures(socket, reached.attempts)
 
     async def typing(self, agent: AgentConnection, conversation_id: str, on: bool) -> None:
         async with self.sessions() as session:

@@ -4,6 +4,8 @@ the assistant at any moment until a person claims the chat. Real gateway and dat
 stand-in of Rasa's REST channel (tests/bot/rasa_standin.py)."""
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -13,7 +15,8 @@ from caredesk.db.models import Conversation, ConversationEvent, Handoff, Message
 from caredesk.handoff_request import HandoffRequest
 from bot import lifecycle
 from bot.app_keys import ROUTER
-from tests.bot.conftest import ORIGIN, start_client
+from tests.bot.conftest import ORIGIN, add_agent, log_in, start_client
+from tests.bot.smtp_server import smtp_server
 from tests.bot.test_webchat import frames_until, system_text
 
 PROMISED = utcnow().replace(microsecond=0) + dt.timedelta(hours=2)
@@ -104,34 +107,75 @@ async def test_once_a_person_has_the_chat_the_customer_stays_with_them_and_is_to
     assert list(events) == ["handed_over", "claimed", "handed_back"] and rasa.resumed == []
 
 
-async def test_a_waiting_customer_leaves_an_email_for_the_reply_and_keeps_their_place(
+async def test_a_waiting_customer_leaves_an_email_and_the_persons_reply_reaches_it(
     sessions, database_url, make_settings, rasa, domain
 ) -> None:
     from caredesk.db.models import Ticket, TicketEvent
 
-    client = await start_client(make_settings(database_url, rasa_url=rasa.url))
-    try:
-        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
-        chat = (await ws.receive_json())["conversation_id"]
-        await ws.send_json({"type": "leave_email", "email": "dana@example.com"})  # not waiting yet
-        error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
-        assert error["text"] == domain["responses"]["utter_gateway_email_not_waiting"][0]["text"]
-        await queue(sessions, chat)
-        await ws.send_json({"type": "leave_email", "email": "not an address"})
-        error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
-        assert error["text"] == domain["responses"]["utter_gateway_email_invalid"][0]["text"]
-        await ws.send_json({"type": "leave_email", "email": " sam.lee@example.co.uk "})
-        noted = system_text((await frames_until(ws, lambda f: bool(system_text(f))))[-1])
-        await ws.close()
-    finally:
-        await client.close()
+    await add_agent(sessions)
+    with smtp_server() as (inbox, mail):
+        client = await start_client(dataclasses.replace(make_settings(database_url, rasa_url=rasa.url), mail=mail))
+        try:
+            ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+            hello = await ws.receive_json()
+            chat = hello["conversation_id"]
+            assert hello["email_replies"] is True, "email is set up: the widget may offer it"
+            await ws.send_json({"type": "leave_email", "email": "dana@example.com"})  # not waiting yet
+            error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+            assert error["text"] == domain["responses"]["utter_gateway_email_not_waiting"][0]["text"]
+            await queue(sessions, chat)
+            for wrong in ("not an address", "sam@example.com\r\nBcc: all@example.com", "a" * 250 + "@example.com"):
+                await ws.send_json({"type": "leave_email", "email": wrong})
+                error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+                assert error["text"] == domain["responses"]["utter_gateway_email_invalid"][0]["text"]
+            await ws.send_json({"type": "leave_email", "email": " sam.lee@example.co.uk "})
+            noted = system_text((await frames_until(ws, lambda f: bool(system_text(f))))[-1])
+            await ws.close()  # the customer leaves
+
+            await log_in(client)  # Dana claims it later and answers in the chat: by email too
+            console = await client.ws_connect("/ws/console", headers={"Origin": ORIGIN})
+            await console.send_json({"type": "claim", "conversation_id": chat})
+            await frames_until(console, lambda f: f["type"] == "conversation")
+            await console.send_json({"type": "send", "conversation_id": chat, "text": "Your refund is on its way."})
+            [sent] = await asyncio.to_thread(inbox.wait, 1)
+            assert sent.recipients == ["sam.lee@example.co.uk"] and "Your refund is on its way." in sent.message.get_content()
+            # The customer comes back and writes in the chat: the next reply stays in the chat.
+            async with sessions.begin() as session:
+                session.add(Message(conversation_id=chat, sender="customer", text="thanks, I'm here", buttons=[],
+                                    outcome="person"))
+            await console.send_json({"type": "send", "conversation_id": chat, "text": "Anything else?"})
+            await frames_until(console, lambda f: f["type"] == "message" and f["message"]["text"] == "Anything else?")
+            await asyncio.sleep(0.3)
+            assert len(inbox.messages) == 1
+            await console.close()
+        finally:
+            await client.close()
     async with sessions() as session:
         handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == chat))
         ticket = await session.get(Ticket, handoff.ticket_id)
         events = (await session.execute(select(TicketEvent.kind, TicketEvent.actor).where(
             TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))).all()
-        conversation = await session.get(Conversation, chat)
     assert (ticket.contact, ticket.contact_kind, ticket.status) == ("sam.lee@example.co.uk", "email", "open")
-    assert [tuple(e) for e in events] == [("created", "bot"), ("contact", "customer")]
+    kinds = [tuple(e) for e in events]
+    assert kinds[:2] == [("created", "bot"), ("contact", "customer")] and ("delivery", "agent:dana") in kinds
     assert ticket.number in noted and "sam.lee@example.co.uk" in noted
-    assert (conversation.mode, handoff.status) == ("queued", "waiting"), "still in the queue"
+
+
+async def test_without_email_set_up_the_widget_offers_none_and_the_frame_is_refused(
+    sessions, database_url, make_settings, rasa, domain
+) -> None:
+    client = await start_client(make_settings(database_url, rasa_url=rasa.url))
+    try:
+        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        hello = await ws.receive_json()
+        assert hello["email_replies"] is False
+        await queue(sessions, hello["conversation_id"])
+        await ws.send_json({"type": "leave_email", "email": "sam.lee@example.co.uk"})
+        error = (await frames_until(ws, lambda f: f["type"] == "error"))[-1]
+        assert error["text"] == domain["responses"]["utter_gateway_unreadable_frame"][0]["text"]
+        await ws.close()
+    finally:
+        await client.close()
+    async with sessions() as session:
+        handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == hello["conversation_id"]))
+    assert handoff.ticket_id is None
