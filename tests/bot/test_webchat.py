@@ -84,7 +84,9 @@ async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, 
         for engine in engines:
             event.remove(engine, "before_cursor_execute", count)
     assert hello == {"type": "hello", "conversation_id": hello["conversation_id"], "resume": hello["resume"],
-                     "mode": "bot", "agent_name": None, "history": []}
+                     "mode": "bot", "agent_name": None, "history": [], "promised_response_at": None,
+                     "promised_time": None, "email_replies": False, "texts": hello["texts"]}
+    assert hello["texts"]["state_assistant"]  # the widget's words, from domain.yml (no statement)
     assert len(statements) == 1 and statements[0].lstrip().upper().startswith("INSERT INTO CONVERSATIONS")
     async with sessions() as session:
         stored = await session.get(Conversation, hello["conversation_id"])
@@ -97,6 +99,7 @@ async def test_a_new_chat_costs_one_statement_and_a_reconnect_finds_it(gateway, 
     resumed = await again.receive_json()
     await again.close()
     assert resumed["conversation_id"] == hello["conversation_id"] and resumed["mode"] == "queued"
+    assert resumed["promised_time"], "waiting: the header says by when"
     assert [line["text"] for line in resumed["history"]][0] == "is anyone there"
 
 
