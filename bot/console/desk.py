@@ -15,6 +15,7 @@ from caredesk.db import repository
 from caredesk.db.models import Conversation, Note, utcnow
 from bot import lifecycle, outcomes, store
 from bot.console import audit
+from bot.console.placeholders import unfilled
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
 from bot.hub import AgentConnection, Hub
@@ -148,6 +149,8 @@ class Desk:
             return
         if len(text) > MAX_TEXT:
             raise DeskError(f"Replies can be at most {MAX_TEXT} characters.")
+        if unfilled(text):  # a canned reply's gap or placeholder must never reach a customer
+            raise DeskError("Fill in the gaps marked \u27e6 \u27e7 (or the {placeholders}) before sending.")
         await self._owned(agent, conversation_id)
         async with self.sessions.begin() as session:
             ticket = await conversation_ticket(session, conversation_id)
