@@ -118,12 +118,14 @@ async def change(session: AsyncSession, reply_id: int, *, actor: str, address: s
             raise CannedError(f"the shortcut /{shortcut} is taken", 409)
         changed["shortcut"] = {"from": reply.shortcut, "to": shortcut}
         reply.shortcut = shortcut
-    if title is not None and check_title(title) != reply.title:
-        changed["title"] = {"from": reply.title, "to": check_title(title)}
-        reply.title = check_title(title)
-    if text is not None and check_text(text) != reply.text:
-        changed["text"] = {"characters": len(check_text(text))}
-        reply.text = check_text(text)
+    title = None if title is None else check_title(title)
+    if title is not None and title != reply.title:
+        changed["title"] = {"from": reply.title, "to": title}
+        reply.title = title
+    text = None if text is None else check_text(text)
+    if text is not None and text != reply.text:
+        changed["text"] = {"characters": len(text)}
+        reply.text = text
     if changed:
         reply.updated_at, reply.updated_by = utcnow(), actor
         audit.record(session, actor, "canned_change", reply.shortcut, {"id": reply.id, **changed}, address)

@@ -144,5 +144,16 @@ async def test_a_gap_is_selected_after_inserting_and_blocks_sending(browser: Bro
     await agent.keyboard.press("Enter")  # two gaps are left: refused, and the next one selected
     await expect(agent.locator("#notices")).to_contain_text("Fill in the gaps")
     assert await box.evaluate("b => b.value.slice(b.selectionStart, b.selectionEnd)") == "\u27e6order_number\u27e7"
+
+    await box.fill("")
+    await agent.keyboard.type("/nothing-like-it")
+    await agent.keyboard.press("Enter")  # at once, before the list: it waits, and nothing matches
+    await expect(agent.locator(".canned-empty")).to_be_visible()
+    await agent.keyboard.press("Enter")
+    await expect(box).to_have_value("/nothing-like-it")
+    await box.fill("")
+    await agent.keyboard.type("/ref")
+    await agent.keyboard.press("Enter")  # before the list arrives: the first match is inserted
+    await expect(box).to_have_value(gapped)
     async with sessions() as session:
         assert (await session.scalars(select(Message.id).where(Message.sender == "agent"))).all() == []

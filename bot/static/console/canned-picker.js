@@ -19,6 +19,7 @@
     input: null, list: null, items: [], active: -1, open: false,
     dismissed: null, // the box's text when Esc closed the list: it stays closed until that changes
     timer: null, asked: 0,
+    pickOnArrival: false, // Enter came before the list: insert the first match when it arrives
   };
 
   function conversationId() {
@@ -100,6 +101,8 @@
     }
     if (asked !== picker.asked || !TRIGGER.test(picker.input.value)) return; // typed on meanwhile
     show(replies);
+    if (picker.pickOnArrival && replies.length) pick(0);
+    picker.pickOnArrival = false;
   }
 
   function onInput() {
@@ -111,6 +114,7 @@
       return;
     }
     clearTimeout(picker.timer);
+    picker.pickOnArrival = false;
     picker.timer = setTimeout(() => search(match[1]), DEBOUNCE_MS);
   }
 
@@ -133,12 +137,25 @@
   }
 
   function onKeydown(event) {
-    if (!picker.open || event.isComposing) return;
+    if (event.isComposing) return;
+    const typed = picker.input.value;
+    if (!picker.open) {
+      // "/ref" then Enter before the list is back: wait for it instead of sending "/ref".
+      if (event.key === 'Enter' && !event.shiftKey && TRIGGER.test(typed) && typed !== picker.dismissed
+          && !picker.input.disabled) {
+        onInput(); // (again, if the list was closed by leaving the box)
+        picker.pickOnArrival = true;
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }
+      return;
+    }
     const count = picker.items.length;
     let handled = true;
     if (event.key === 'ArrowDown' && count) highlight((picker.active + 1) % count);
     else if (event.key === 'ArrowUp' && count) highlight((picker.active - 1 + count) % count);
     else if ((event.key === 'Enter' || event.key === 'Tab') && picker.active >= 0) pick(picker.active);
+    else if (event.key === 'Enter' && !event.shiftKey) handled = true; // no match: nothing to insert, nothing sent
     else if (event.key === 'Escape') {
       picker.dismissed = picker.input.value;
       close();
