@@ -32,7 +32,8 @@ TIMEOUTS = (asyncio.TimeoutError, TimeoutError)
 @dataclass(frozen=True)
 class Turn:
     """One customer message and the bot's answer. `error` is None or one of: timeout,
-    http (refused, closed or non-200), lost (no echo), missing_reply, bot_unavailable."""
+    http (refused, closed or non-200), limited (the gateway's "too many messages": not stored),
+    lost (no echo otherwise), missing_reply, bot_unavailable."""
 
     started: float
     latency_ms: float | None
@@ -117,7 +118,7 @@ class GatewayCustomer(Customer):
             frame["payload"] = step.payload
         started = time.perf_counter()
         deadline = started + self.timeout
-        echoed = trouble = False
+        echoed = trouble = limited = False
         bot_messages, last_bot, typing_off, echo = 0, 0.0, None, None
         offered: set[str] = set()
         try:
@@ -133,6 +134,7 @@ class GatewayCustomer(Customer):
                 if kind == "error":
                     if data.get("text") == self.probe_text:
                         break
+                    limited = limited or data.get("code") == "too_many_messages"
                     trouble = True
                 elif kind == "typing" and data.get("from") == "bot" and not data.get("on"):
                     typing_off = now
@@ -153,7 +155,7 @@ class GatewayCustomer(Customer):
         off_script = bool(step.expect_button) and step.expect_button not in offered
         to_typing_off = 1000 * (typing_off - started) if typing_off else None
         if not echoed:
-            return Turn(started, None, "lost", step.for_bot)
+            return Turn(started, None, "limited" if limited else "lost", step.for_bot)
         if trouble:
             return Turn(started, None, "bot_unavailable", step.for_bot)
         if not bot_messages:

@@ -18,7 +18,7 @@ from bot import api, reports
 from bot.app_keys import (DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
                           TELEGRAM)
 from bot.channels.webchat import chat_socket
-from bot.console import admin_api, canned_api, views
+from bot.console import admin_api, canned_api, inbox_api, views
 from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.feed import queue_feed
@@ -199,6 +199,7 @@ async def create_app(settings: Settings) -> web.Application:
     reports.add_routes(app)
     admin_api.add_routes(app)
     canned_api.add_routes(app)
+    inbox_api.add_routes(app)
     privacy.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -1,7 +1,8 @@
 """Who is talking to the customer, and the one place that changes it.
 
-A conversation is with the assistant ("bot"), waiting for a person ("queued") or with a
-person ("agent"). Every change is one of the transitions below, made here and nowhere else:
+A conversation is with the assistant ("bot"), waiting for a person ("queued"), with a
+person ("agent"), or closed ("closed": a person resolved it; the bot asks for the rating and
+answers if the customer writes again, which reopens it). Every change is one of the transitions below, made here and nowhere else:
 a conditional UPDATE of the conversation's state (so of two gateways or two consoles doing
 the same thing at once, one does it and the other learns it was too late), the hand-off row
 that goes with it, and a row in conversation_events, all in the caller's unit of work. After
@@ -30,15 +31,19 @@ from bot.hub import Hub
 
 logger = logging.getLogger(__name__)
 
-ASSISTANT, WAITING, WITH_PERSON = "bot", "queued", "agent"
+ASSISTANT, WAITING, WITH_PERSON, CLOSED = "bot", "queued", "agent", "closed"
+WITH_THE_BOT = (ASSISTANT, CLOSED)  # the states in which a customer line goes to the bot
 # transition -> (the state it starts from, the state it leads to)
 TRANSITIONS: dict[str, tuple[str, str]] = {
     "handed_over": (ASSISTANT, WAITING),  # the bot asked for a person
     "bot_unavailable": (ASSISTANT, WAITING),  # the bot could not answer: a person follows up
     "claimed": (WAITING, WITH_PERSON),
     "transferred": (WITH_PERSON, WITH_PERSON),  # another agent takes over a claimed chat
-    "handed_back": (WITH_PERSON, ASSISTANT),  # the agent is done; the bot asks for the rating
+    "handed_back": (WITH_PERSON, ASSISTANT),  # the agent gives it back unresolved
+    "resolved": (WITH_PERSON, CLOSED),  # the agent is done; the bot asks for the rating
+    "reopened": (CLOSED, ASSISTANT),  # the customer writes again after it was resolved
     "bot_back": (WAITING, ASSISTANT),  # the fault cleared before anyone claimed it
+    "customer_back": (WAITING, ASSISTANT),  # the customer would rather go on with the assistant
 }
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _handoffs: Table = Handoff.__table__  # type: ignore[assignment]
@@ -57,6 +62,7 @@ class Change:
     handoff_id: int | None
     agent_name: str | None = None
     channel: str | None = None
+    promised_response_at: dt.datetime | None = None  # while waiting: when a person will answer
 
     @property
     def state(self) -> str:
@@ -107,7 +113,8 @@ async def hand_over(session: AsyncSession, conversation_id: str, request: Handof
     )
     await _log(session, conversation_id, transition, actor="gateway" if transition == "bot_unavailable" else "bot",
                now=now, handoff_id=handoff.id, detail={"reason": request.reason, "priority": request.priority})
-    return Change(conversation_id, transition, handoff.id, channel=channel), handoff
+    return Change(conversation_id, transition, handoff.id, channel=channel,
+                  promised_response_at=request.promised_response_at), handoff
 
 
 async def _own_ticket(session: AsyncSession, conversation_id: str, ticket_id: int | None) -> int | None:
@@ -139,24 +146,38 @@ async def claim(session: AsyncSession, conversation_id: str, handoff: Handoff, *
     return Change(conversation_id, transition, handoff.id, agent_name=name, channel=channel)
 
 
-async def hand_back(session: AsyncSession, conversation_id: str, *, actor: str,
+async def hand_back(session: AsyncSession, conversation_id: str, *, actor: str, resolve: bool = False,
                     now: dt.datetime | None = None) -> Change | None:
-    """The person is done and the bot takes over again. None when the conversation was not
-    with a person (a second click, another console, another gateway)."""
+    """The person is done: the conversation is closed ("resolved") or, unresolved, back with
+    the bot ("handed_back"); either way the bot answers next. None when the conversation was
+    not with a person (a second click, another console, another gateway)."""
     now = now or utcnow()
+    transition = "resolved" if resolve else "handed_back"
     handoff_id = await session.scalar(
         select(_handoffs.c.id).where(_handoffs.c.conversation_id == conversation_id,
                                      _handoffs.c.status.in_(("waiting", "claimed"))).order_by(_handoffs.c.id.desc())
     )
     try:
-        channel = await _move(session, conversation_id, "handed_back", now=now)
+        channel = await _move(session, conversation_id, transition, now=now)
     except TooLate:
         return None
-    await _log(session, conversation_id, "handed_back", actor=actor, now=now, handoff_id=handoff_id)
+    await _log(session, conversation_id, transition, actor=actor, now=now, handoff_id=handoff_id)
     if handoff_id is not None:
         await session.execute(update(_handoffs).where(_handoffs.c.id == handoff_id)
                               .values(status="ended", ended_at=now))
-    return Change(conversation_id, "handed_back", handoff_id, channel=channel)
+    return Change(conversation_id, transition, handoff_id, channel=channel)
+
+
+async def reopen(connection: Executor, conversation_id: str, *, actor: str = "customer") -> Change | None:
+    """A closed conversation is with the bot again (the customer wrote, or a line of theirs
+    is answered late). None when it was not closed: nothing to do."""
+    now = utcnow()
+    try:
+        channel = await _move(connection, conversation_id, "reopened", now=now)
+    except TooLate:
+        return None
+    await _log(connection, conversation_id, "reopened", actor=actor, now=now, handoff_id=None)
+    return Change(conversation_id, "reopened", None, channel=channel)
 
 
 async def bot_back(connection: AsyncConnection, conversation_id: str, handoff_id: int) -> Change | None:
@@ -176,14 +197,37 @@ async def bot_back(connection: AsyncConnection, conversation_id: str, handoff_id
     return Change(conversation_id, "bot_back", handoff_id, channel=channel)
 
 
-async def announce(hub: Hub, change: Change) -> None:
-    """Tell the customer's channel and the watching consoles (never raises: Hub.send)."""
-    state = {"type": "state", "state": change.state, "transition": change.transition}
+async def customer_back(session: AsyncSession, conversation_id: str) -> Change | None:
+    """The customer, waiting, would rather go on with the assistant: the hand-off ends unclaimed
+    (its ticket, if it has one, stays open for the team). None when a person has claimed it
+    meanwhile, or it was not waiting: the customer stays with whoever has it."""
+    now = utcnow()
+    try:
+        channel = await _move(session, conversation_id, "customer_back", now=now)
+    except TooLate:
+        return None
+    ended = await session.execute(
+        update(_handoffs).where(_handoffs.c.conversation_id == conversation_id, _handoffs.c.status == "waiting")
+        .values(status="ended", end_reason="customer_back", ended_at=now).returning(_handoffs.c.id)
+    )
+    handoff_id = ended.scalars().first()
+    await _log(session, conversation_id, "customer_back", actor="customer", now=now, handoff_id=handoff_id)
+    return Change(conversation_id, "customer_back", handoff_id, channel=channel)
+
+
+async def announce(hub: Hub, change: Change, *, promised_time: str | None = None) -> None:
+    """Tell the customer's channel and the watching consoles (never raises: Hub.send).
+    `promised_time`: while waiting, when a person will answer, in the company's words."""
+    state: dict[str, Any] = {"type": "state", "state": change.state, "transition": change.transition}
     if change.agent_name:
         state["agent_name"] = change.agent_name
+    if change.promised_response_at is not None:
+        state["promised_response_at"] = change.promised_response_at.isoformat()
+    if promised_time:
+        state["promised_time"] = promised_time
     if change.transition in ("claimed", "transferred"):
         await hub.to_customer(change.conversation_id, {"type": "agent_joined", "agent_name": change.agent_name})
-    elif change.transition == "handed_back":
+    elif change.transition in ("handed_back", "resolved"):
         await hub.to_customer(change.conversation_id, {"type": "agent_left"})
     await hub.to_customer(change.conversation_id, state)
     await hub.to_watchers(change.conversation_id, {**state, "conversation_id": change.conversation_id})

@@ -89,7 +89,9 @@ class MemoryBackend:
     """One process's counts. Bounded: at most MAX_KEYS keys per kind, the oldest dropped."""
 
     def __init__(self) -> None:
-        self._arrival: OrderedDict[str, float] = OrderedDict()  # GCRA's "theoretical arrival"
+        # GCRA's "theoretical arrival", and the latest `now` counted (a check that read the
+        # clock before another but comes after it is judged at that time: see limits_redis.ALLOW)
+        self._arrival: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._slots: dict[str, set[str]] = {}
 
@@ -101,13 +103,15 @@ class MemoryBackend:
         wait, updates = 0.0, []
         for limit, key in checks:
             name = self._key(limit, key)
-            arrival = max(self._arrival.get(name, now), now) + limit.interval
-            wait = max(wait, arrival - limit.tolerance - now)
-            updates.append((name, arrival))
+            arrival, latest = self._arrival.get(name, (now, now))
+            here = max(now, latest)
+            arrival = max(arrival, here) + limit.interval
+            wait = max(wait, arrival - limit.tolerance - here)
+            updates.append((name, arrival, here))
         if wait > EPSILON:
             return wait
-        for name, arrival in updates:
-            self._arrival[name] = arrival
+        for name, arrival, here in updates:
+            self._arrival[name] = (arrival, here)
             self._arrival.move_to_end(name)
         while len(self._arrival) > MAX_KEYS:
             self._arrival.popitem(last=False)

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from caredesk.company import Company
 from caredesk.db import repository
-from caredesk.db.models import Handoff
+from caredesk.db.models import Handoff, Ticket
 from caredesk.triage import describe_deadline
 from bot.texts import Texts
 
@@ -26,6 +26,14 @@ async def notice(session: AsyncSession, handoff: Handoff, *, texts: Texts,
         # The bot has just given the customer this ticket's number and time (a complaint
         # that also went to a person): say only what is new.
         return texts.say("utter_gateway_no_agent_online_ticketed", promised_time=promised_time)
+    ticket = await follow_up_ticket(session, handoff, contact=f"{handoff.channel} conversation {handoff.conversation_id}",
+                                    contact_kind="chat")
+    return texts.say("utter_gateway_no_agent_online", ticket_number=ticket.number or "", promised_time=promised_time)
+
+
+async def follow_up_ticket(session: AsyncSession, handoff: Handoff, *, contact: str, contact_kind: str) -> Ticket:
+    """A ticket for a hand-off that has none, so the request is not lost when the chat ends:
+    what the customer said, the hand-off's priority and promise; linked to the hand-off."""
     summary = handoff.summary or {}
     recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
     ticket = await repository.create_ticket(
@@ -33,8 +41,8 @@ async def notice(session: AsyncSession, handoff: Handoff, *, texts: Texts,
         repository.NewTicket(
             channel=handoff.channel,
             conversation_id=handoff.conversation_id,
-            contact=f"{handoff.channel} conversation {handoff.conversation_id}",
-            contact_kind="chat",
+            contact=contact,
+            contact_kind=contact_kind,
             category="other",
             description=recent,
             desired_outcome="other",
@@ -48,4 +56,4 @@ async def notice(session: AsyncSession, handoff: Handoff, *, texts: Texts,
     )
     handoff.ticket_id = ticket.id
     await session.flush()
-    return texts.say("utter_gateway_no_agent_online", ticket_number=ticket.number or "", promised_time=promised_time)
+    return ticket

@@ -25,7 +25,8 @@ _tickets: Table = Ticket.__table__  # type: ignore[assignment]
 # Spelled as the partial index ix_messages_pending is (no bound parameter), so that both
 # databases know the index covers the query.
 _PENDING = and_(_messages.c.sender == literal_column("'customer'"), _messages.c.outcome.is_(None))
-_WITH_THE_BOT = and_(_conversations.c.id == _messages.c.conversation_id, _conversations.c.mode == "bot")
+_WITH_THE_BOT = and_(_conversations.c.id == _messages.c.conversation_id,
+                     _conversations.c.mode.in_((literal_column("'bot'"), literal_column("'closed'"))))
 _SETTLE = (
     update(_messages)
     .where(_messages.c.id == bindparam("line_id"), _messages.c.outcome.is_(None))

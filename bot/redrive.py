@@ -107,6 +107,7 @@ class Redriver:
                     return
                 done.add(line.id)
                 text = line.payload or inbound.as_text(line.text)
+                await self.router.reopen(conversation_id)  # a line stored as a resolved chat reopened
                 await self.router.ask_bot(conversation_id, text, line.channel, line_id=line.id)
         except Exception:
             logger.exception("could not answer the waiting lines of conversation %s", conversation_id)

@@ -130,13 +130,16 @@ class Router:
         conversation_id, stored = accepted.conversation_id, accepted.stored
         frame = store.message_frame(stored.line)
         await self.hub.to_customer(conversation_id, {"type": "message", "message": frame})
-        if stored.repeated and not (stored.unanswered and stored.mode == "bot"):
+        with_the_bot = stored.mode in lifecycle.WITH_THE_BOT
+        if stored.repeated and not (stored.unanswered and with_the_bot):
             return  # a client resending after a reconnect what was routed already
         if not stored.repeated:
             await self.hub.to_watchers(
                 conversation_id, {"type": "message", "conversation_id": conversation_id, "message": frame}
             )
-        if stored.mode == "bot":
+        if with_the_bot:
+            if stored.mode == lifecycle.CLOSED:
+                await self.reopen(conversation_id)
             await self.ask_bot(conversation_id, accepted.for_bot, stored.channel, client=client,
                                line_id=stored.line.id)
         else:
@@ -264,7 +267,7 @@ class Router:
                 return False
             notice = await no_agent.notice(session, handoff, texts=self.texts, company=self.company,
                                            now=self.clock(), agents_online=self.hub.agents_online())
-        await lifecycle.announce(self.hub, change)
+        await lifecycle.announce(self.hub, change, promised_time=self.promised_time(request.promised_response_at))
         if request.reason == "bot_unavailable":
             await self.say(conversation_id, "system", self.texts.say(
                 "utter_gateway_bot_unavailable",
@@ -290,11 +293,13 @@ class Router:
         )
         await self._hand_over(conversation_id, request, line_id, outcome="fault")
 
-    async def hand_back(self, conversation_id: str, *, actor: str = "gateway") -> bool:
-        """The agent is done: the bot takes over again and asks for the rating, once. False
-        when the conversation was not with an agent (a second click, another console)."""
+    async def hand_back(self, conversation_id: str, *, actor: str = "gateway", resolve: bool = False) -> bool:
+        """The agent is done (`resolve`: the conversation is closed) or gives it back: the bot
+        answers again and asks for the rating, once. False when the conversation was not with
+        an agent (a second click, another console)."""
         async with self.sessions.begin() as session:
-            change = await lifecycle.hand_back(session, conversation_id, actor=actor, now=self.clock())
+            change = await lifecycle.hand_back(session, conversation_id, actor=actor, resolve=resolve,
+                                               now=self.clock())
         if change is None:
             return False
         await lifecycle.announce(self.hub, change)
@@ -306,6 +311,38 @@ class Router:
             logger.error("could not resume conversation %s: %s", conversation_id, error)
         await self.ask_bot(conversation_id, HANDOFF_ENDED, change.channel or "webchat")
         return True
+
+    def promised_time(self, moment: dt.datetime | None) -> str | None:
+        """When a person will answer, as the bot's own lines say it (the company's clock)."""
+        return describe_deadline(moment, self.clock(), self.company) if moment is not None else None
+
+    async def customer_back(self, conversation_id: str) -> bool:
+        """The waiting customer asked to go on with the assistant (the widget's button): the
+        hand-off ends unclaimed and the bot answers the next message. False when a person has
+        it already, or it was not waiting."""
+        async with self.sessions.begin() as session:
+            change = await lifecycle.customer_back(session, conversation_id)
+        if change is None:
+            return False
+        await lifecycle.announce(self.hub, change)
+        await self.say(conversation_id, "system", self.texts.say("utter_gateway_customer_back"))
+        await self.queue_changed()
+        try:
+            await self.rasa.resume(conversation_id)
+        except RasaUnavailable as error:
+            logger.error("could not resume conversation %s: %s", conversation_id, error)
+        return True
+
+    async def reopen(self, conversation_id: str) -> None:
+        """A line for a closed conversation: it is with the bot again, before the bot reads
+        the line (so a request for a person in the answer finds it with the bot)."""
+        async def move(_first_attempt: bool) -> lifecycle.Change | None:
+            async with self.transactions.begin() as connection:
+                return await lifecycle.reopen(connection, conversation_id)
+
+        change = await retry_if_reconnected(move)
+        if change is not None:
+            await lifecycle.announce(self.hub, change)
 
     async def queue_changed(self) -> None:
         if self.on_queue_change is not None:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import JSON, Row, Table, and_, bindparam, case, exists, func, insert, literal, null, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from caredesk.db.models import Conversation, Message, UTCDateTime, utcnow
+from caredesk.db.models import Conversation, Handoff, Message, UTCDateTime, utcnow
 
 # The statements on the path of every message are built once, on the tables' columns rather
 # than the ORM's attributes: building and compiling them per call cost the gateway more CPU
@@ -42,7 +42,7 @@ _THIS_CONVERSATION = _conversations.c.id == bindparam("conversation_id")
 # A line for the bot has no outcome until the bot's answer is stored (bot/outcomes.py); one
 # for a conversation with the agents went to a person as it was stored.
 _OUTCOME_ON_ARRIVAL = (
-    select(case((_conversations.c.mode == "bot", null()), else_=literal("person")))
+    select(case((_conversations.c.mode.in_(("bot", "closed")), null()), else_=literal("person")))
     .where(_THIS_CONVERSATION).scalar_subquery()
 )
 _STORE_CUSTOMER_LINE = (
@@ -157,6 +157,15 @@ async def resumed(session: AsyncSession, token: str, channel: str, resume_for: d
     return found
 
 
+async def promised_response_at(session: AsyncSession, conversation_id: str) -> dt.datetime | None:
+    """When a person will answer a waiting conversation (its open hand-off's promise)."""
+    return await session.scalar(
+        select(Handoff.promised_response_at)
+        .where(Handoff.conversation_id == conversation_id, Handoff.status == "waiting")
+        .order_by(Handoff.id.desc()).limit(1)
+    )
+
+
 async def ensure_conversation(session: AsyncSession, conversation_id: str, channel: str) -> Conversation:
     """A channel that names its own conversations (Telegram: one per chat)."""
     found = await session.get(Conversation, conversation_id)
@@ -203,7 +212,7 @@ async def store_inbound(
                        unanswered=found.outcome is None)
     # Stored nothing, yet the conversation exists and the client_id is new: it was created
     # in between. Store it the plain way.
-    outcome = None if found.mode == "bot" else "person"
+    outcome = None if found.mode in ("bot", "closed") else "person"
     (line,) = await insert_lines(
         connection, [_row(conversation_id, "customer", text, payload=payload, client_id=client_id, outcome=outcome)]
     )

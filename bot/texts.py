@@ -31,3 +31,14 @@ class Texts:
         text = str(random.choice(variants)["text"])
         known = {**self._facts, **values}
         return PLACEHOLDER.sub(lambda m: str(known.get(m.group(1), m.group(0))), text)
+
+
+# The widget's own words that change with the conversation's state (domain.yml,
+# utter_gateway_widget_*): sent in the hello, so trainers edit them where every reply lives.
+# {agent_name} and {promised_time} are left for the widget to fill in.
+WIDGET_TEXTS = ("state_assistant", "state_waiting", "state_waiting_until", "state_agent", "back_to_assistant",
+                "leave_email", "email_label", "email_send")
+
+
+def widget_texts(texts: Texts) -> dict[str, str]:
+    return {name: texts.say(f"utter_gateway_widget_{name}") for name in WIDGET_TEXTS}

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from bot import inbound, store
+from bot import inbound, store, waiting
 from bot.app_keys import FANOUT, HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
 from bot.console.queue import conversation_detail
 from bot.frames import every_frame
@@ -21,6 +21,7 @@ from bot.peers import client_address, limit_key
 from bot.router import MAX_TEXT
 from bot.security import origin_allowed
 from bot.text_input import clean
+from bot.texts import widget_texts
 
 logger = logging.getLogger(__name__)
 CHANNEL = "webchat"
@@ -107,14 +108,19 @@ async def _hello(request: web.Request, token: str | None) -> dict[str, Any] | No
             found = await store.resumed(session, token, CHANNEL, resume_for)
             if found is not None:
                 history = [store.message_frame(m) for m in await store.history(session, found.id)]
+                promised = await store.promised_response_at(session, found.id) if found.mode == "queued" else None
                 return {"type": "hello", "conversation_id": found.id, "resume": token, "mode": found.mode,
-                        "agent_name": found.agent_name, "history": history}
+                        "agent_name": found.agent_name, "history": history,
+                        "promised_response_at": promised.isoformat() if promised else None,
+                        "promised_time": request.app[ROUTER].promised_time(promised),
+                        "texts": widget_texts(request.app[ROUTER].texts)}
     limiter = request.app[LIMITER]
     if await limiter.allow((limiter.new_chats, limit_key(client_address(request)))) > 0:
         return None
     chat = await request.app[ROUTER].new_conversation(CHANNEL, resume_for)
     return {"type": "hello", "conversation_id": chat.conversation_id, "resume": chat.resume_token, "mode": "bot",
-            "agent_name": None, "history": []}
+            "agent_name": None, "history": [], "promised_response_at": None, "promised_time": None,
+            "texts": widget_texts(request.app[ROUTER].texts)}
 
 
 async def _handle(request: web.Request, conversation_id: str, socket: web.WebSocketResponse, raw: str) -> None:
@@ -131,6 +137,12 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
             conversation_id,
             {"type": "typing", "conversation_id": conversation_id, "from": "customer", "on": bool(data.get("on"))},
         )
+        return
+    if kind == "back_to_assistant":
+        await _back_to_assistant(request, conversation_id, socket)
+        return
+    if kind == "leave_email":
+        await _leave_email(request, conversation_id, socket, data.get("email"))
         return
     if kind != "message":
         return
@@ -157,6 +169,43 @@ async def _handle(request: web.Request, conversation_id: str, socket: web.WebSoc
     except Exception:  # one conversation's failure never stops another, nor this socket
         logger.exception("routing failed in conversation %s", conversation_id)
         await _error(request, socket, "utter_gateway_error")
+
+
+async def _back_to_assistant(request: web.Request, conversation_id: str, socket: web.WebSocketResponse) -> None:
+    """The waiting customer's way back to the assistant (counted like a message: each one
+    is a write). Once a person has the conversation it stays with them, and the customer is told."""
+    if await _over_limit(request, limit_key(client_address(request)), conversation_id, socket, None):
+        return
+    if await request.app[ROUTER].customer_back(conversation_id):
+        return
+    async with request.app[SESSIONS]() as session:
+        found = await store.conversation(session, conversation_id)
+    if found is not None and found.mode == "agent":  # else it is with the assistant already
+        await _error(request, socket, "utter_gateway_customer_back_too_late")
+
+
+async def _leave_email(request: web.Request, conversation_id: str, socket: web.WebSocketResponse,
+                       given: Any) -> None:
+    """The waiting customer leaves an address for the reply (bot/waiting.py); told where and
+    by when, in a line kept in the transcript."""
+    if await _over_limit(request, limit_key(client_address(request)), conversation_id, socket, None):
+        return
+    email = waiting.email_address(clean(given)) if isinstance(given, str) else None
+    if email is None:
+        await _error(request, socket, "utter_gateway_email_invalid")
+        return
+    router = request.app[ROUTER]
+    async with request.app[SESSIONS].begin() as session:
+        ticket = await waiting.leave_email(session, conversation_id, email)
+        promised = ticket.promised_response_at if ticket is not None else None
+        number = ticket.number if ticket is not None else None
+    if ticket is None:
+        await _error(request, socket, "utter_gateway_email_not_waiting")
+        return
+    await router.say(conversation_id, "system", router.texts.say(
+        "utter_gateway_email_noted", email=email, ticket_number=number or "",
+        promised_time=router.promised_time(promised) or ""))
+    await router.queue_changed()
 
 
 async def _error(request: web.Request, socket: web.WebSocketResponse, response: str, **values: str) -> None:

@@ -196,10 +196,13 @@ class Desk:
                          {"conversation_id": conversation_id, "from": before, "to": status}, agent.address)
         await self._refresh_watchers(conversation_id)
 
-    async def resolve(self, agent: AgentConnection, conversation_id: str) -> None:
+    async def resolve(self, agent: AgentConnection, conversation_id: str, *, resolve: bool = True) -> None:
+        """Done with it: the conversation is closed (`resolve`) or, unresolved, back with the
+        assistant; the bot answers next and asks for the rating either way."""
         await self._owned(agent, conversation_id)
-        if not await self.router.hand_back(conversation_id, actor=f"agent:{agent.username}"):
+        if not await self.router.hand_back(conversation_id, actor=f"agent:{agent.username}", resolve=resolve):
             raise DeskError("This conversation has already been handed back.")
         async with self.sessions.begin() as session:
-            audit.record(session, agent.username, "resolve", conversation_id, None, agent.address)
+            audit.record(session, agent.username, "resolve" if resolve else "hand_back", conversation_id, None,
+                         agent.address)
         await self._refresh_watchers(conversation_id)

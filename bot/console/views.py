@@ -167,6 +167,8 @@ async def _handle(desk, connection: AgentConnection, raw: str) -> None:  # type:
             await desk.ticket_status(connection, conversation_id, clean(str(data.get("status", ""))))
         elif kind == "resolve":
             await desk.resolve(connection, conversation_id)
+        elif kind == "hand_back":
+            await desk.resolve(connection, conversation_id, resolve=False)
     except DeskError as error:
         await desk.hub.send(connection.socket, {"type": "error", "text": str(error)})
     except (ValueError, AttributeError):

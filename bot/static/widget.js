@@ -185,6 +185,38 @@
     return name ? name + ' from our team' : BOT_NAME;
   }
 
+  /** A text the gateway sent in its hello (domain.yml, utter_gateway_widget_*), filled in. */
+  function said(name, values) {
+    var text = state.texts && typeof state.texts[name] === 'string' ? state.texts[name] : '';
+    return text.replace(/\{(\w+)\}/g, function (whole, key) {
+      return values && values[key] != null ? String(values[key]) : whole;
+    });
+  }
+
+  /** The header's line says who the customer is talking to; while they wait, when a person
+   *  will answer and a way back to the assistant. */
+  function renderState() {
+    var waiting = state.mode === 'queued';
+    var line = '';
+    if (state.mode === 'agent' && state.agentName) {
+      line = said('state_agent', { agent_name: state.agentName });
+    } else if (waiting) {
+      line = state.promisedTime ? said('state_waiting_until', { promised_time: state.promisedTime })
+        : said('state_waiting');
+    } else {
+      line = said('state_assistant');
+    }
+    setText(ui.subtitle, line || agentSubtitle(state.agentName));
+    ui.backToAssistant.hidden = !waiting || !said('back_to_assistant');
+    ui.backToAssistant.disabled = false;
+    var offerEmail = waiting && state.emailReplies && !state.emailLeft && !!said('leave_email');
+    if (!offerEmail) {
+      ui.emailForm.hidden = true;
+    }
+    ui.emailLink.hidden = !offerEmail || !ui.emailForm.hidden;
+    ui.panel.classList.toggle('cd-panel--waiting', waiting);
+  }
+
   // ---------------------------------------------------------------------------------------
   // State
   // ---------------------------------------------------------------------------------------
@@ -193,6 +225,10 @@
     resumeToken: store.get(KEY_RESUME),
     agentName: null,
     mode: 'bot',
+    promisedTime: null,    // while waiting for a person: when they will answer, in the company's words
+    emailReplies: false,   // the gateway can answer by email: the waiting customer may leave an address
+    emailLeft: false,      // ... and did, in this page
+    texts: null,           // the gateway's words for the header (hello.texts)
     ws: null,
     ready: false,          // a hello arrived on the current socket
     attempt: 0,            // reconnect attempt, for the back-off
@@ -324,7 +360,45 @@
     form.appendChild(hint);
     form.appendChild(send);
 
+    var backToAssistant = el('button', 'cd-back', { type: 'button', 'data-testid': 'cd-back-to-assistant' });
+    backToAssistant.hidden = true;
+    backToAssistant.addEventListener('click', function () {
+      if (sendFrame({ type: 'back_to_assistant' })) {
+        backToAssistant.disabled = true;
+      }
+    });
+
+    // ... or leave an address for the reply (offered only when the gateway sends email).
+    var emailLink = el('button', 'cd-back cd-email-link', { type: 'button', 'data-testid': 'cd-leave-email' });
+    emailLink.hidden = true;
+    var emailForm = el('form', 'cd-email', { novalidate: '', 'data-testid': 'cd-email-form' });
+    emailForm.hidden = true;
+    var emailLabel = el('label', 'cd-visually-hidden', { 'for': 'cd-email-input' });
+    var emailInput = el('input', 'cd-email__input', {
+      id: 'cd-email-input', type: 'email', autocomplete: 'email', maxlength: '254', 'data-testid': 'cd-email-input'
+    });
+    var emailSend = el('button', 'cd-email__send', { type: 'submit', 'data-testid': 'cd-email-send' });
+    emailForm.appendChild(emailLabel);
+    emailForm.appendChild(emailInput);
+    emailForm.appendChild(emailSend);
+    emailLink.addEventListener('click', function () {
+      emailForm.hidden = false;
+      emailLink.hidden = true;
+      emailInput.focus();
+    });
+    emailForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var address = emailInput.value.trim();
+      if (address && sendFrame({ type: 'leave_email', email: address })) {
+        state.emailLeft = true;
+        emailForm.hidden = true;
+      }
+    });
+
     panel.appendChild(header);
+    panel.appendChild(backToAssistant);
+    panel.appendChild(emailLink);
+    panel.appendChild(emailForm);
     panel.appendChild(reconnecting);
     panel.appendChild(body);
     panel.appendChild(notice);
@@ -340,6 +414,12 @@
       badge: badge,
       panel: panel,
       subtitle: subtitle,
+      backToAssistant: backToAssistant,
+      emailLink: emailLink,
+      emailForm: emailForm,
+      emailLabel: emailLabel,
+      emailInput: emailInput,
+      emailSend: emailSend,
       closeBtn: closeBtn,
       reconnecting: reconnecting,
       body: body,
@@ -729,8 +809,8 @@
   // ---------------------------------------------------------------------------------------
   function setAgent(name) {
     state.agentName = name || null;
-    setText(ui.subtitle, agentSubtitle(state.agentName));
     ui.panel.classList.toggle('cd-panel--agent', !!state.agentName);
+    renderState();
   }
 
   function showIncomingTyping(from) {
@@ -898,6 +978,15 @@
         state.attempt = 0;
         showReconnecting(false);
         state.mode = frame.mode || 'bot';
+        state.promisedTime = frame.promised_time ? String(frame.promised_time) : null;
+        state.emailReplies = frame.email_replies === true;
+        if (frame.texts && typeof frame.texts === 'object') {
+          state.texts = frame.texts;
+          setText(ui.backToAssistant, said('back_to_assistant'));
+          setText(ui.emailLink, said('leave_email'));
+          setText(ui.emailLabel, said('email_label'));
+          setText(ui.emailSend, said('email_send'));
+        }
         setAgent(frame.agent_name || null);
         hideIncomingTyping();
         // Everything still in the outbox must go out again on this socket.
@@ -921,16 +1010,31 @@
         }
         break;
       case 'agent_joined':
-        setAgent(frame.agent_name || 'Our team');
         state.mode = 'agent';
+        setAgent(frame.agent_name || 'Our team');
         hideIncomingTyping();
         if (lastSystemText().toLowerCase().indexOf(state.agentName.toLowerCase()) === -1) {
           addProvisionalSystemLine("You're now chatting with " + state.agentName + ' from our team.');
         }
         break;
+      case 'state':
+        state.mode = String(frame.state || 'bot');
+        if (frame.promised_time) {
+          state.promisedTime = String(frame.promised_time);
+        } else if (state.mode !== 'queued') {
+          state.promisedTime = null;
+        }
+        if (state.mode === 'agent' && frame.agent_name) {
+          setAgent(String(frame.agent_name));
+        } else if (state.mode !== 'agent') {
+          setAgent(null);
+        } else {
+          renderState();
+        }
+        break;
       case 'agent_left':
-        setAgent(null);
         state.mode = 'bot';
+        setAgent(null);
         hideIncomingTyping();
         if (lastSystemText().toLowerCase().indexOf('assistant') === -1) {
           addProvisionalSystemLine("You're back with the assistant.");

@@ -95,7 +95,7 @@ class Ticket(Base):
     number: Mapped[str | None] = mapped_column(String(20), unique=True, index=True)
     channel: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str] = mapped_column(String(255), index=True)
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)  # the customer panel
     contact: Mapped[str] = mapped_column(String(254))
     contact_kind: Mapped[str] = mapped_column(String(8))  # email, phone, chat (reply in the conversation)
     category: Mapped[str] = mapped_column(String(32))
@@ -159,7 +159,8 @@ class Handoff(Base):
     agent_username: Mapped[str | None] = mapped_column(String(64))  # who claimed it (ratings are kept per agent)
     ended_at: Mapped[dt.datetime | None]
     # Why it ended without a person, if it did: "bot_back" (the fault that queued it cleared
-    # before anyone claimed it, and the bot answered instead).
+    # before anyone claimed it, and the bot answered instead), "customer_back" (the customer
+    # went back to the assistant while waiting).
     end_reason: Mapped[str | None] = mapped_column(String(32))
     # When the customer was asked to rate this hand-off: one hand-off ends in one rating, once.
     rating_asked_at: Mapped[dt.datetime | None]
@@ -198,7 +199,7 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8), default="bot")  # bot, queued, agent
-    agent_username: Mapped[str | None] = mapped_column(String(64))
+    agent_username: Mapped[str | None] = mapped_column(String(64), index=True)  # the Inbox's "mine"
     agent_name: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -223,11 +224,11 @@ class ConversationEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # handed_over, bot_unavailable, claimed, transferred, handed_back, bot_back
+    # see bot/lifecycle.py TRANSITIONS (handed_over, claimed, resolved, reopened, ...)
     transition: Mapped[str] = mapped_column(String(24))
     from_state: Mapped[str] = mapped_column(String(8))
     to_state: Mapped[str] = mapped_column(String(8))
-    actor: Mapped[str] = mapped_column(String(80))  # bot, gateway, agent:<username>
+    actor: Mapped[str] = mapped_column(String(80))  # bot, gateway, customer, agent:<username>
     handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoffs.id"))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

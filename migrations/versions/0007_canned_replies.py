@@ -5,7 +5,7 @@ shortcut). From then on the database is the one source: the gateway never reads 
 and edits happen in the console (/console/canned).
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008 (written beside 0008, both on 0006; put after it when the two branches met)
 Create Date: 2026-12-03 19:30:00
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import yaml
 
 
 revision = '0007'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

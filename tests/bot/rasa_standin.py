@@ -25,6 +25,7 @@ class RasaStandIn:
         self.url = f"http://127.0.0.1:{self.port}"
         self.received: list[dict[str, Any]] = []
         self.turns: list[tuple[str, str | None]] = []  # (sender, message id) of each turn run
+        self.resumed: list[str] = []  # senders whose paused tracker was resumed
         self._answers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.hold = False  # messages wait (unanswered) until `release`
         self.holding = asyncio.Event()  # a message is being held
@@ -63,4 +64,5 @@ class RasaStandIn:
         return web.json_response(replies)
 
     async def _resume(self, request: web.Request) -> web.Response:
+        self.resumed.append(request.match_info["sender"])
         return web.json_response({})

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from caredesk.db.models import Conversation, Feedback, Handoff, Message, Note
+from caredesk.db.models import Conversation, ConversationEvent, Feedback, Handoff, Message, Note
 from caredesk.db.session import make_engine, make_sessions
 from caredesk.settings import async_database_url
 from tests.bot.conftest import ORIGIN, PASSWORD, log_in, start_client
@@ -77,10 +77,15 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
         # Dana's part is rated first, by name; then the bot's part, apart.
         rating = back[-1]["message"]
         assert "Dana" in rating["text"]
+        assert any(f["type"] == "state" and f["state"] == "closed" for f in back)
+        async with sessions() as session:
+            assert (await session.get(Conversation, conversation_id)).mode == "closed", "resolved: closed"
         assert '/inform{"agent_rating":"5"}' in [b["payload"] for b in rating["buttons"]]
         await chat.send_json({"type": "message", "text": "5 - Excellent", "payload": '/inform{"agent_rating":"5"}',
                               "client_id": "4"})
-        bot_part = (await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"]))[-1]["message"]
+        rated = await frames_until(chat, lambda f: is_message(f, "bot") and f["message"]["buttons"])
+        assert any(f["type"] == "state" and f["transition"] == "reopened" for f in rated), "the customer wrote again"
+        bot_part = rated[-1]["message"]
         assert "before Dana joined" in bot_part["text"]
         assert '/inform{"rating":"3"}' in [b["payload"] for b in bot_part["buttons"]]
         await chat.send_json({"type": "message", "text": "3", "client_id": "4b"})  # typed, not a button
@@ -97,7 +102,10 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
                                               .order_by(Feedback.id))).all()
             note = await session.scalar(select(Note).where(Note.conversation_id == conversation_id))
             lines = (await session.scalars(select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id))).all()
+            events = (await session.scalars(select(ConversationEvent.transition).where(
+                ConversationEvent.conversation_id == conversation_id).order_by(ConversationEvent.id))).all()
         assert conversation.mode == "bot" and conversation.agent_name is None
+        assert events == ["handed_over", "claimed", "resolved", "reopened"]
         assert handoff.status == "ended" and handoff.claimed_by == "Dana"
         assert [(f.subject, f.rating, f.agent_username) for f in feedback] == [("agent", 5, "dana"), ("bot", 3, None)]
         assert {f.handoff_id for f in feedback} == {handoff.id} and {f.channel for f in feedback} == {"webchat"}

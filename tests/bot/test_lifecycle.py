@@ -104,6 +104,33 @@ async def test_claim_transfer_and_hand_back_each_leave_one_event(sessions) -> No
         ("transferred", "agent", "agent", "agent:lee"), ("handed_back", "agent", "bot", "agent:lee")])
 
 
+async def test_resolving_closes_the_conversation_and_the_customer_writing_reopens_it(sessions) -> None:
+    await new_chat(sessions, "c8")
+    await hand_over(sessions, "c8", request())
+    await claim(sessions, "c8", "dana", "Dana")
+    async with sessions.begin() as session:
+        done = await lifecycle.hand_back(session, "c8", actor="agent:dana", resolve=True, now=FIXED_NOW)
+    assert done is not None and (done.transition, done.state) == ("resolved", "closed")
+    [handoff] = await handoffs(sessions, "c8")
+    assert handoff.status == "ended"
+    assert (await state(sessions, "c8"))[:2] == ("closed", None)
+    async with sessions.begin() as session:  # resolved twice (two consoles): once
+        assert await lifecycle.hand_back(session, "c8", actor="agent:lee", resolve=True) is None
+    with pytest.raises(lifecycle.TooLate):  # a closed conversation is reopened before the bot may ask for a person
+        await hand_over(sessions, "c8", request())
+
+    async with sessions.begin() as session:
+        again = await lifecycle.reopen(await session.connection(), "c8")
+    assert again is not None and (again.transition, again.state, again.handoff_id) == ("reopened", "bot", None)
+    async with sessions.begin() as session:
+        assert await lifecycle.reopen(await session.connection(), "c8") is None, "not closed: nothing to do"
+    assert await state(sessions, "c8") == ("bot", None, [
+        ("handed_over", "bot", "queued", "bot"), ("claimed", "queued", "agent", "agent:dana"),
+        ("resolved", "agent", "closed", "agent:dana"), ("reopened", "closed", "bot", "customer")])
+    await hand_over(sessions, "c8", request())  # with the bot again: it may ask for a person
+    assert len(await handoffs(sessions, "c8")) == 2
+
+
 async def test_of_two_agents_claiming_at_once_one_gets_it(sessions) -> None:
     await new_chat(sessions, "c4")
     await hand_over(sessions, "c4", request())
@@ -155,8 +182,12 @@ async def test_each_change_is_announced_to_the_customer_and_the_consoles() -> No
     hub = Recorder()
     await lifecycle.announce(hub, lifecycle.Change("c7", "claimed", 1, agent_name="Dana"))  # type: ignore[arg-type]
     await lifecycle.announce(hub, lifecycle.Change("c7", "handed_back", 1))  # type: ignore[arg-type]
-    assert [f["type"] for f in hub.customer] == ["agent_joined", "state", "agent_left", "state"]
-    assert [(f["state"], f["transition"]) for f in hub.watchers] == [("agent", "claimed"), ("bot", "handed_back")]
+    await lifecycle.announce(hub, lifecycle.Change("c7", "resolved", 1))  # type: ignore[arg-type]
+    await lifecycle.announce(hub, lifecycle.Change("c7", "reopened", None))  # type: ignore[arg-type]
+    assert [f["type"] for f in hub.customer] == ["agent_joined", "state", "agent_left", "state", "agent_left", "state",
+                                                 "state"]
+    assert [(f["state"], f["transition"]) for f in hub.watchers] == [
+        ("agent", "claimed"), ("bot", "handed_back"), ("closed", "resolved"), ("bot", "reopened")]
     assert all(f["conversation_id"] == "c7" for f in hub.watchers)
 
 
@@ -182,3 +213,20 @@ def test_only_the_state_machine_writes_the_state() -> None:
             if STATE_WRITES.search(line) and not line.lstrip().startswith("#"):
                 writers.append(f"{name}:{number}: {line.strip()}")
     assert writers == []
+
+
+async def test_a_waiting_customer_may_go_back_to_the_assistant_until_a_person_claims_it(sessions) -> None:
+    await new_chat(sessions, "c9")
+    await hand_over(sessions, "c9", request())
+    async with sessions.begin() as session:
+        back = await lifecycle.customer_back(session, "c9")
+    assert back is not None and (back.transition, back.state) == ("customer_back", "bot")
+    [handoff] = await handoffs(sessions, "c9")
+    assert (handoff.status, handoff.end_reason, back.handoff_id) == ("ended", "customer_back", handoff.id)
+    await new_chat(sessions, "c10")
+    await hand_over(sessions, "c10", request())
+    await claim(sessions, "c10", "dana", "Dana")
+    async with sessions.begin() as session:
+        assert await lifecycle.customer_back(session, "c10") is None
+    assert (await state(sessions, "c10"))[:2] == ("agent", "Dana")
+    assert [e[0] for e in (await state(sessions, "c9"))[2]] == ["handed_over", "customer_back"]

@@ -279,3 +279,54 @@ async def test_a_line_the_widget_sends_again_after_its_gateway_died_is_answered_
         await ws.close()
     finally:
         await client.close()
+
+
+async def resolved_chat(sessions: Any, conversation_id: str) -> None:
+    """A conversation an agent resolved, through the state machine: closed."""
+    from caredesk.handoff_request import HandoffRequest
+    from bot import lifecycle
+
+    request = HandoffRequest(reason="asked", priority="normal", priority_score=0, summary={},
+                             promised_response_at=utcnow() + dt.timedelta(hours=1))
+    async with sessions.begin() as session:
+        _, handoff = await lifecycle.hand_over(session, conversation_id, request)
+        await lifecycle.claim(session, conversation_id, handoff, username="dana", name="Dana", now=utcnow(),
+                              taken_from=None)
+        assert await lifecycle.hand_back(session, conversation_id, actor="agent:dana", resolve=True)
+
+
+async def transitions(sessions: Any, conversation_id: str) -> list[str]:
+    from caredesk.db.models import ConversationEvent
+
+    async with sessions() as session:
+        return list((await session.scalars(select(ConversationEvent.transition).where(
+            ConversationEvent.conversation_id == conversation_id).order_by(ConversationEvent.id))).all())
+
+
+async def test_a_customer_writing_after_the_chat_was_resolved_reopens_it_with_the_bot(
+    sessions, database_url, make_settings, rasa
+) -> None:
+    await rasa.start()
+    client = await start_client(make_settings(database_url, rasa_url=rasa.url))
+    try:
+        ws = await client.ws_connect("/ws/chat", headers={"Origin": ORIGIN})
+        chat = (await ws.receive_json())["conversation_id"]
+        await resolved_chat(sessions, chat)
+        await ws.send_json({"type": "message", "text": "one more thing", "client_id": "r1"})
+        frames = await frames_until(ws, lambda f: "You said one more thing" in bot_texts([f]))
+        assert [(f["state"], f["transition"]) for f in frames if f["type"] == "state"] == [("bot", "reopened")]
+        # A line stored for a resolved chat by a gateway that died before routing it is
+        # answered by the next pass, and reopens the conversation too.
+        await resolved_chat(sessions, chat)
+        await store_pending_line(sessions, chat, "still there?", age=dt.timedelta(seconds=30))
+        await client.server.app[REDRIVER].redrive(dt.timedelta(seconds=5))
+        await frames_until(ws, lambda f: "You said still there?" in bot_texts([f]))
+        await ws.close()
+    finally:
+        await client.close()
+    assert (await lines(sessions, chat))[-4:] == [
+        ("customer", "one more thing", "bot"), ("bot", "You said one more thing", None),
+        ("customer", "still there?", "bot"), ("bot", "You said still there?", None)]
+    async with sessions() as session:
+        assert (await session.get(Conversation, chat)).mode == "bot"
+    assert await transitions(sessions, chat) == ["handed_over", "claimed", "resolved", "reopened"] * 2

@@ -84,6 +84,9 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await expect(line(customer, "bot", "Northwind Goods")).to_be_visible()
     await say(customer, "can I talk to a real person please")
     await expect(line(customer, "bot", "bringing in a person")).to_be_visible()
+    header = customer.get_by_test_id("cd-agent")
+    await expect(header).to_contain_text("Waiting for a person, who will reply by")  # as the bot said it
+    await expect(customer.get_by_test_id("cd-back-to-assistant")).to_be_visible()
     await shot(customer, "widget-handoff-phone")
 
     await agent.goto(gateway_url + "/console")
@@ -115,6 +118,8 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await say(customer, "thanks, it's order 10005533 <b>not bold</b>")
     await expect(line(customer, "customer", "<b>not bold</b>")).to_be_visible()  # text, not markup
     await expect(agent.get_by_test_id("transcript-message").filter(has_text="<b>not bold</b>")).to_be_visible()
+    await expect(header).to_have_text("Chatting with Dana from our team")
+    await expect(customer.get_by_test_id("cd-back-to-assistant")).to_be_hidden()
     await shot(customer, "widget-agent-phone")
     await shot(agent, "console-conversation")
 
@@ -122,6 +127,7 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await agent.get_by_test_id("resolve-button").click()
     five = customer.get_by_test_id("cd-quick-reply").filter(has_text="5 - Excellent")
     await expect(five).to_be_visible(timeout=30_000)
+    await expect(header).to_have_text("Chatting with the assistant")
     await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]').last).to_contain_text("Dana")
     await five.click()
     # then the bot's own part, rated apart
@@ -173,3 +179,31 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     assert [(f.subject, f.rating, f.agent_username) for f in feedback] == [("agent", 5, "dana-browser"), ("bot", 4, None)]
     assert "Hi, I'm Dana. I'm looking at your order now." in texts
     assert "thanks, it's order 10005533 <b>not bold</b>" in texts
+
+
+async def test_a_waiting_customer_goes_back_to_the_assistant_from_the_widget(
+    browser: Browser, gateway_url: str, rasa_stack: Stack
+) -> None:
+    """Two misunderstood messages once parked a customer until the next day: now the header
+    says they are waiting and by when, and one click takes them back to the assistant."""
+    customer = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+    errors: list[str] = []
+    customer.on("pageerror", lambda e: errors.append(str(e)))
+    await customer.goto(gateway_url + "/")
+    await customer.get_by_test_id("cd-launcher").click()
+    await say(customer, "I want to talk to a human")
+    await expect(line(customer, "bot", "bringing in a person")).to_be_visible()
+    header, back = customer.get_by_test_id("cd-agent"), customer.get_by_test_id("cd-back-to-assistant")
+    await expect(header).to_contain_text("Waiting for a person")
+    await customer.reload()  # the state survives a reload (the widget reopens): it comes with the hello
+    await expect(header).to_contain_text("Waiting for a person")
+    await shot(customer, "widget-waiting-phone")
+    await back.click()
+    await expect(line(customer, "system", "back with the assistant")).to_be_visible()
+    await expect(header).to_have_text("Chatting with the assistant")
+    await expect(back).to_be_hidden()
+    bot_lines = customer.locator('[data-testid="cd-message"][data-from="bot"]')
+    before = await bot_lines.count()
+    await say(customer, "where is my order 10005533")
+    await expect(bot_lines).to_have_count(before + 1)  # the assistant answers again
+    assert errors == []

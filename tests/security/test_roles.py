@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from caredesk.db.models import Agent, AgentSession, Conversation, Handoff, Message, Note, Ticket, TicketEvent
+from caredesk.db.models import Agent, AgentSession, Conversation, ConversationEvent, Handoff, Message, Note, Ticket, TicketEvent
 from tests.bot.conftest import ORIGIN, PASSWORD, add_agent
 from tests.security.conftest import answer, make_chat, open_console, quiet
 
@@ -43,6 +43,7 @@ async def test_an_agent_cannot_touch_another_agents_claimed_chat(gateway, sessio
         {"type": "ticket_status", "conversation_id": "c_danas", "status": "in_progress"},
         {"type": "send", "conversation_id": "c_danas", "text": "hello from eli"},
         {"type": "resolve", "conversation_id": "c_danas"},
+        {"type": "hand_back", "conversation_id": "c_danas"},
         {"type": "claim", "conversation_id": "c_danas"},
     ):
         reply = await answer(console, frame)
@@ -89,6 +90,14 @@ async def test_a_lead_can_take_over_and_work_in_any_chat(gateway, sessions, sign
         notes = (await session.scalars(select(Note.author).where(Note.conversation_id == "c_danas"))).all()
     assert (conversation.agent_username, handoff.agent_username, handoff.claimed_by) == ("lee", "lee", "Lee")
     assert ticket.status == "resolved" and list(notes) == ["Lee"]
+    # Lee gives it back unresolved: with the assistant again, not closed.
+    back = await answer(console, {"type": "hand_back", "conversation_id": "c_danas"})
+    assert back["type"] != "error", back
+    async with sessions() as session:
+        events = (await session.execute(select(ConversationEvent.transition, ConversationEvent.actor).where(
+            ConversationEvent.conversation_id == "c_danas").order_by(ConversationEvent.id))).all()
+    # (no Rasa runs here, so the bot's turn after it queues the chat again: bot_unavailable)
+    assert [tuple(e) for e in events][-2:] == [("handed_back", "agent:lee"), ("bot_unavailable", "gateway")]
     await console.close()
 
 

@@ -21,7 +21,9 @@
   const TICKET_STATUSES = {
     open: 'Open', in_progress: 'In progress', resolved: 'Resolved', closed: 'Closed',
   };
-  const MODES = { bot: 'With the bot', queued: 'Waiting for an agent', agent: 'With an agent' };
+  const MODES = {
+    bot: 'With the bot', queued: 'Waiting for an agent', agent: 'With an agent', closed: 'Resolved',
+  };
   const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
   const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -193,10 +195,15 @@
     return state.agent ? state.agent.name || state.agent.username || '' : '';
   }
 
+  /** With the assistant: never resolved (bot) or resolved by a person (closed). */
+  function withBot(conv) {
+    return Boolean(conv) && (conv.mode === 'bot' || conv.mode === 'closed');
+  }
+
   function isMine(conv) {
     const c = conv || state.conv;
     if (!c || !state.agent || !c.agent_name) return false;
-    if (c.mode === 'bot') return false;
+    if (withBot(c)) return false;
     if (c.agent_username) return c.agent_username === state.agent.username;
     return c.agent_name === state.agent.name;
   }
@@ -555,7 +562,7 @@
     const now = state.queue.find((item) => item && String(item.conversation_id) === id);
     const changed = before
       ? !now || (before.claimed_by || null) !== (now.claimed_by || null) || before.status !== now.status
-      : Boolean(now) && state.conv.mode === 'bot';
+      : Boolean(now) && withBot(state.conv);
     if (changed) {
       state.requestedId = id;
       sendFrame({ type: 'open', conversation_id: id });
@@ -634,7 +641,7 @@
     }
     if (modeText) parts.push(el('span', { className: `mode mode-${conv.mode || 'unknown'}`, text: modeText }));
     const handoff = conv.handoff;
-    if (handoff && handoff.waiting_since && conv.mode !== 'bot') {
+    if (handoff && handoff.waiting_since && !withBot(conv)) {
       parts.push(el('span', {
         className: 'live-waiting', 'aria-live': 'off',
         dataset: { since: handoff.waiting_since }, text: waitingText(handoff.waiting_since),
@@ -648,8 +655,9 @@
       dom.convSub.append(part);
     });
 
-    const active = conv.mode !== 'bot';
+    const active = !withBot(conv);
     dom.resolveButton.disabled = !active;
+    dom.handBackButton.disabled = !active;
     dom.resolveButton.title = active ? '' : 'This conversation is already with the bot.';
   }
 
@@ -727,7 +735,7 @@
     dom.summaryPromised.replaceChildren();
     const promised = handoff && handoff.promised_response_at;
     const promisedNode = promised ? timeWithDue(promised) : null;
-    if (promisedNode && conv.mode !== 'bot') dom.summaryPromised.append(promisedNode);
+    if (promisedNode && !withBot(conv)) dom.summaryPromised.append(promisedNode);
     else if (promisedNode) dom.summaryPromised.append(el('time', { datetime: promised, text: longWhen(parseTime(promised)) }));
     else dom.summaryPromised.textContent = '—';
 
@@ -973,9 +981,8 @@
       ? `Reply to ${customerName(conv) === 'Customer' ? 'the customer' : customerName(conv)}…`
       : 'Claim this conversation to reply.';
     dom.claimButton.hidden = mine;
-    const withBot = conv.mode === 'bot';
     const locked = lockedForMe(conv);
-    dom.claimButton.disabled = withBot || locked;
+    dom.claimButton.disabled = withBot(conv) || locked;
     dom.noteInput.disabled = locked;
     dom.noteAdd.disabled = locked;
     dom.statusSelect.disabled = locked;
@@ -1111,6 +1118,15 @@
     sendOrWarn({ type: 'resolve', conversation_id: state.currentId });
   }
 
+  /** Unresolved: the assistant answers again (the conversation stays open in the reports). */
+  function handBackCurrent() {
+    if (!state.currentId) return;
+    const ok = window.confirm('Give this conversation back to the assistant without resolving it?');
+    if (!ok) return;
+    stopOwnTyping();
+    sendOrWarn({ type: 'hand_back', conversation_id: state.currentId });
+  }
+
   // ---------------------------------------------------------------- live times
 
   function tick() {
@@ -1142,7 +1158,7 @@
       queueTitle: 'queue-title', queueCount: 'queue-count', queueList: 'queue-list',
       queueEmpty: 'queue-empty', queueLoading: 'queue-loading', convEmpty: 'conv-empty', conv: 'conv',
       convTitle: 'conv-title', convCustomer: 'conv-customer', convVip: 'conv-vip', convSub: 'conv-sub',
-      backButton: 'back-to-queue', resolveButton: 'resolve-button', summaryToggle: 'summary-toggle',
+      backButton: 'back-to-queue', resolveButton: 'resolve-button', handBackButton: 'hand-back-button', summaryToggle: 'summary-toggle',
       summaryBody: 'summary-body', summaryReason: 'summary-reason', summaryPriority: 'summary-priority',
       summaryIntent: 'summary-intent', summarySentiment: 'summary-sentiment',
       summaryCustomer: 'summary-customer', summaryPromised: 'summary-promised',
@@ -1176,6 +1192,7 @@
     dom.reconnectNow.addEventListener('click', reconnectNow);
     dom.claimButton.addEventListener('click', claimCurrent);
     dom.resolveButton.addEventListener('click', resolveCurrent);
+    dom.handBackButton.addEventListener('click', handBackCurrent);
     dom.replySend.addEventListener('click', sendReply);
     dom.noteAdd.addEventListener('click', addNote);
     dom.statusUpdate.addEventListener('click', updateStatus);
@@ -1226,7 +1243,23 @@
     });
   }
 
+  /** The Inbox links a conversation as /console#c=<id>: the id, or null. */
+  function conversationFromHash() {
+    const match = /^#c=([^&]{1,200})$/.exec(window.location.hash);
+    if (!match) return null;
+    try {
+      return decodeURIComponent(match[1]).slice(0, 64);
+    } catch (err) {
+      return null;
+    }
+  }
+
   function start() {
+    state.requestedId = conversationFromHash(); // opened once the socket says hello
+    window.addEventListener('hashchange', () => {
+      const linked = conversationFromHash();
+      if (linked) requestOpen(linked);
+    });
     collectDom();
     bind();
     let summaryPref = null;
