@@ -58,7 +58,6 @@ async def measure(database_url: str, messages: int) -> dict[str, float]:
         host="127.0.0.1", port=0, database_url=database_url, rasa_url="http://127.0.0.1:9", rasa_token="t",
         allowed_origins=frozenset({ORIGIN}), console_origins=frozenset({ORIGIN}), secure_cookies=False,
         session_hours=1, domain_file=PROJECT_ROOT / "domain.yml",
-        canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
         limits=dataclasses.replace(LimitSettings(), address_messages_per_minute=0, chat_messages_per_minute=0),
     )
     runner = web.AppRunner(await create_app(settings))

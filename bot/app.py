@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import yaml
 from aiohttp import web
 
 from caredesk.company import load_company
@@ -17,10 +16,10 @@ from caredesk.db.session import make_engine, make_sessions
 from caredesk.mail import Mailer
 from caredesk.settings import PROJECT_ROOT
 from bot import api, reports
-from bot.app_keys import (CANNED, DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
+from bot.app_keys import (DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
                           TELEGRAM)
 from bot.channels.webchat import chat_socket
-from bot.console import admin_api, inbox_api, views
+from bot.console import admin_api, canned_api, inbox_api, views
 from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.feed import queue_feed
@@ -103,7 +102,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     desk = Desk(sessions, hub, router, delivery=delivery)
     router.on_queue_change = desk.publish_queue
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
-    app[CANNED] = yaml.safe_load(settings.canned_file.read_text(encoding="utf-8"))["canned_replies"]
     if telegram is not None:
         await telegram.start()
         app[TELEGRAM] = telegram
@@ -210,6 +208,7 @@ async def create_app(settings: Settings) -> web.Application:
     api.add_routes(app)
     reports.add_routes(app)
     admin_api.add_routes(app)
+    canned_api.add_routes(app)
     inbox_api.add_routes(app)
     privacy.add_routes(app)
     app.router.add_static("/static", STATIC)

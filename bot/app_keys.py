@@ -20,7 +20,6 @@ ROUTER = web.AppKey("router", Router)
 DESK = web.AppKey("desk", Desk)
 LIMITER = web.AppKey("limiter", Limiter)
 PASSWORDS = web.AppKey("passwords", PasswordChecker)
-CANNED = web.AppKey("canned", list)
 TELEGRAM = web.AppKey("telegram", object)  # a TelegramChannel when TELEGRAM_TOKEN is set
 TRACKER_ENGINE = web.AppKey("tracker_engine", AsyncEngine)  # Rasa's tracker store, when TRACKER_STORE_URL is set
 REDRIVER = web.AppKey("redriver", Redriver)  # answers stored lines left without an answer

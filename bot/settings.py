@@ -69,7 +69,6 @@ class Settings:
     secure_cookies: bool
     session_hours: int
     domain_file: Path
-    canned_file: Path
     rasa_timeout: float = 30.0  # longest wait for a turn with a busy Rasa process (gateway queue)
     # Seconds one Rasa process has to answer a message before the fault path runs (a hung
     # process); see README. The slowest turn measured under heavy load took 9.4 s
@@ -135,7 +134,6 @@ class Settings:
             chat_resume_hours=float(environ.get("CHAT_RESUME_HOURS", "48")),
             idle_minutes=max(1, int(environ.get("AGENT_IDLE_MINUTES", "60"))),
             domain_file=PROJECT_ROOT / "domain.yml",
-            canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             telegram_token=environ.get("TELEGRAM_TOKEN", ""),
             telegram_webhook_url=environ.get("TELEGRAM_WEBHOOK_URL", ""),
             telegram_secret=environ.get("TELEGRAM_SECRET_TOKEN", ""),

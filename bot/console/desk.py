@@ -16,6 +16,7 @@ from caredesk.db import repository
 from caredesk.db.models import Conversation, Note, Ticket, utcnow
 from bot import lifecycle, outcomes, store
 from bot.console import audit
+from bot.console.placeholders import unfilled
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
 from bot.console.roles import can, claimed_by_other, may_work_on
 from bot.delivery import AFTER_CHAT, Attempt, Delivery, NotAfterChat
@@ -154,6 +155,8 @@ class Desk:
             return
         if len(text) > MAX_TEXT:
             raise DeskError(f"Replies can be at most {MAX_TEXT} characters.")
+        if unfilled(text):  # a canned reply's gap or placeholder must never reach a customer
+            raise DeskError("Fill in the gaps marked \u27e6 \u27e7 (or the {placeholders}) before sending.")
         async with self.sessions() as session:
             conversation = await store.conversation(session, conversation_id)
             after_chat = conversation is not None and conversation.mode in AFTER_CHAT and (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 
-from bot.app_keys import CANNED, DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
+from bot.app_keys import DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
 from bot.console import audit, auth
 from bot.console.desk import DeskError
 from bot.console.guard import current_agent, page_for
@@ -136,7 +136,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         await hub.send(socket, {"type": "hello", "agent": {"username": agent.username, "name": agent.name,
                                                             "role": agent.role},
-                                "permissions": permissions_of(agent.role), "canned": request.app[CANNED]})
+                                "permissions": permissions_of(agent.role)})
         await hub.send(socket, {"type": "queue", "items": await desk.queue()})
         async for frame in every_frame(socket):
             if frame.type != WSMsgType.TEXT:

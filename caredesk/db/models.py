@@ -335,3 +335,25 @@ class FailedCheck(Base):
     kind: Mapped[str] = mapped_column(String(16))  # order, email, ticket, client
     key: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CannedReply(Base):
+    """A reply agents insert from the console's picker ("/" in the reply box). Admins and
+    leads manage them in the console; migration 0007 seeded the first ones from
+    bot/console/canned_replies.yml. Placeholders ({first_name}, ...) are filled per
+    conversation by bot/console/placeholders.py."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (
+        CheckConstraint("length(text) between 1 and 2000", name="canned_reply_text"),
+        CheckConstraint("length(shortcut) between 1 and 32", name="canned_reply_shortcut"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(32), unique=True)  # [a-z0-9_-]{1,32}
+    title: Mapped[str] = mapped_column(String(80))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(64))  # an agent's username, or "migration"
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))

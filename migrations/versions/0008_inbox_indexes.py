@@ -1,7 +1,7 @@
 """inbox indexes: a customer's tickets (the customer panel) and an agent's conversations (Mine)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 19:30:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from alembic import op
 
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

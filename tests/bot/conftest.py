@@ -26,7 +26,6 @@ def make_settings() -> Callable[..., Settings]:
             allowed_origins=frozenset({ORIGIN}), console_origins=frozenset({ORIGIN}),
             secure_cookies=False, session_hours=1,
             domain_file=PROJECT_ROOT / "domain.yml",
-            canned_file=PROJECT_ROOT / "bot" / "console" / "canned_replies.yml",
             rasa_timeout=30, channel_secret=channel_secret,
             # Only the pass at start, which start_client waits for: a test that wants more
             # runs a pass itself (app[REDRIVER]), so none runs behind its back.

@@ -43,7 +43,6 @@
   const state = {
     agent: null, // {username, name, role} from hello
     permissions: [], // what the role allows (from hello); the server checks every action anyway
-    canned: [],
     queue: [],
     conv: null, // the <conversation detail> on screen
     currentId: null,
@@ -107,11 +106,6 @@
   const pad2 = (n) => String(n).padStart(2, '0');
   const hhmm = (d) => `${pad2(d.getHours())}:${pad2(d.getMinutes())}`;
   const dayKey = (d) => `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
-
-  /** "Tue 11:00": how canned replies and promises name a time. */
-  function shortWhen(d) {
-    return `${DAYS[d.getDay()]} ${hhmm(d)}`;
-  }
 
   /** "Tue 24 Nov, 11:00" (with the year when it is not this year). */
   function longWhen(d) {
@@ -425,12 +419,11 @@
     dom.reportsLink.hidden = !can('reports');
     dom.agentsLink.hidden = !can('agents');
     dom.auditLink.hidden = !can('audit');
-    state.canned = Array.isArray(frame.canned) ? frame.canned : [];
+    dom.cannedLink.hidden = !can('canned_manage');
     state.attempt = 0;
     dom.agentName.textContent = agentName();
     dom.reconnecting.hidden = true;
     setConnection('online', 'Connected');
-    renderCanned();
     if (state.conv) renderComposer();
     const reopen = state.currentId || state.requestedId;
     if (reopen) {
@@ -1014,7 +1007,7 @@
     dom.noteAdd.disabled = locked;
     dom.statusSelect.disabled = locked;
     dom.statusUpdate.disabled = locked;
-    for (const button of dom.cannedList.querySelectorAll('button')) button.disabled = !mine && !later;
+    dom.cannedOpen.disabled = !mine && !later;
 
     if (mine) dom.composerHint.textContent = `You are chatting with the customer as ${agentName()}.`;
     else if (later) dom.composerHint.textContent = 'The chat has ended. Your reply is kept in the transcript and sent to the customer by chat, Telegram or email; the ticket history shows how it went.';
@@ -1025,51 +1018,14 @@
     updateCount();
   }
 
-  function renderCanned() {
-    dom.cannedList.replaceChildren();
-    dom.canned.hidden = state.canned.length === 0;
-    for (const item of state.canned) {
-      if (!item || typeof item.text !== 'string') continue;
-      const button = el('button', {
-        type: 'button', className: 'btn btn-small btn-chip', 'data-testid': 'canned-button',
-        'data-key': item.key || '', title: `Insert: ${item.text}`, text: item.title || prettify(item.key || 'reply'),
-      });
-      button.addEventListener('click', () => insertCanned(item));
-      dom.cannedList.append(button);
-    }
-    if (state.conv) renderComposer();
-  }
-
-  function promisedTime() {
-    const conv = state.conv;
-    if (!conv) return null;
-    const candidates = [
-      conv.ticket && conv.ticket.promised_response_at,
-      conv.handoff && conv.handoff.promised_response_at,
-    ];
-    for (const value of candidates) {
-      const d = parseTime(value);
-      if (d) return shortWhen(d);
-    }
-    return null;
-  }
-
-  function fillPlaceholders(text) {
-    let out = text.replace(/\{agent_name\}/g, agentName() || '{agent_name}');
-    const promised = promisedTime();
-    if (promised) out = out.replace(/\{promised_time\}/g, promised);
-    return out;
-  }
-
-  function insertCanned(item) {
-    const input = dom.replyInput;
-    if (input.disabled) return;
-    const text = fillPlaceholders(item.text);
-    const start = typeof input.selectionStart === 'number' ? input.selectionStart : input.value.length;
-    const end = typeof input.selectionEnd === 'number' ? input.selectionEnd : start;
-    input.setRangeText(text, start, end, 'end');
-    input.focus();
-    input.dispatchEvent(new Event('input', { bubbles: true }));
+  /** The first gap a canned reply left (⟦first_name⟧), selected so the agent types over it. */
+  function selectGap() {
+    const found = /\u27e6[a-z_]+\u27e7|\{(first_name|ticket_number|agent_name|order_number|promised_time)\}/
+      .exec(dom.replyInput.value);
+    if (!found) return false;
+    dom.replyInput.focus();
+    dom.replyInput.setSelectionRange(found.index, found.index + found[0].length);
+    return true;
   }
 
   function updateCount() {
@@ -1087,6 +1043,10 @@
     }
     if (text.length > MAX_TEXT) {
       showNotice(`A reply can be at most ${MAX_TEXT} characters.`);
+      return;
+    }
+    if (selectGap()) {
+      showNotice('Fill in the gaps marked \u27e6 \u27e7 before sending.');
       return;
     }
     if (!sendOrWarn({ type: 'send', conversation_id: state.currentId, text })) return;
@@ -1228,10 +1188,10 @@
       statusSelect: 'ticket-status-select', statusUpdate: 'ticket-status-update',
       ticketHistory: 'ticket-history', noteInput: 'note-input', noteAdd: 'note-add',
       transcriptWrap: 'transcript-wrap', transcript: 'transcript', typing: 'typing',
-      typingText: 'typing-text', canned: 'canned', cannedList: 'canned-list',
+      typingText: 'typing-text', cannedOpen: 'canned-open',
       composerHint: 'composer-hint', replyInput: 'reply-input', replySend: 'reply-send',
       claimButton: 'claim-button', replyCount: 'reply-count',
-      reportsLink: 'reports-link', agentsLink: 'agents-link', auditLink: 'audit-link',
+      reportsLink: 'reports-link', agentsLink: 'agents-link', auditLink: 'audit-link', cannedLink: 'canned-link',
     };
     for (const [name, id] of Object.entries(ids)) dom[name] = document.getElementById(id);
     dom.queueTitle.tabIndex = -1;
@@ -1330,7 +1290,8 @@
       summaryPref = null;
     }
     setSummaryOpen(summaryPref !== 'closed');
-    renderCanned();
+    // For canned-picker.js: the conversation whose placeholders the gateway fills.
+    window.CareDeskConsole = Object.freeze({ conversationId: () => state.currentId });
     setInterval(tick, TICK_MS);
     setConnection('connecting', 'Connecting…');
     connect();
