@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 import os
 import re
+import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +23,10 @@ from caredesk.db.models import Conversation, Customer, Handoff, Ticket, utcnow
 from caredesk.settings import PROJECT_ROOT
 from tests.bot.conftest import PASSWORD, add_agent, make_settings  # noqa: F401 (fixture)
 from tests.bot.test_summary import RAW, damaged_chair_complaint
+from tests.e2e.test_browser import CHROMIUM_ARGS
 
-pytestmark = pytest.mark.e2e
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Chromium (scripts/ensure-chromium)")
 SHOTS = PROJECT_ROOT / "var" / "screenshots"
 CONVERSATION = "wc_summary_browser"
 
@@ -45,9 +48,7 @@ async def site(sessions, database_url: str, make_settings) -> AsyncIterator[str]
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         await chromium.close()
 
