@@ -21,7 +21,7 @@ from bot import store
 from bot.app import create_app
 from caredesk.db.models import Conversation, Customer, Handoff, Ticket, utcnow
 from caredesk.settings import PROJECT_ROOT
-from tests.bot.conftest import PASSWORD, add_agent, make_settings  # noqa: F401 (fixture)
+from tests.bot.conftest import PASSWORD, add_agent
 from tests.bot.test_summary import RAW, damaged_chair_complaint
 from tests.e2e.test_browser import CHROMIUM_ARGS
 
