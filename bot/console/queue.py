@@ -18,6 +18,10 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+# The parts of a stored summary the queue card reads (bot/console/summary.py).
+CARD_PARTS = ("slots", "intent", "recent_intents", "customer_tier")
+
+
 def _verified_order() -> Any:
     """Joins the order named in a hand-off's summary, only when the bot verified it: a number
     the customer merely typed must not show its owner to the agent. Compared as text, so an
@@ -47,7 +51,9 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
         await session.execute(
             select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
                    Handoff.priority_score, Handoff.created_at, Handoff.promised_response_at, Handoff.status,
-                   Handoff.claimed_by, Handoff.summary, Ticket.number.label("ticket_number"),
+                   Handoff.claimed_by, Ticket.number.label("ticket_number"),
+                   # Only the parts the card reads, not the customer's recent lines.
+                   *(Handoff.summary[part].label(f"summary_{part}") for part in CARD_PARTS),
                    latest_line.label("preview"),
                    func.coalesce(ticket_owner.name, order_owner.name).label("customer_name"),
                    func.coalesce(ticket_owner.tier, order_owner.tier).label("customer_tier"))
@@ -63,7 +69,8 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
 
 
 def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, Any]:
-    learnt_name, learnt_tier = customer_in(row.summary)
+    summary = {part: getattr(row, f"summary_{part}") for part in CARD_PARTS}
+    learnt_name, learnt_tier = customer_in(summary)
     tier = row.customer_tier or learnt_tier
     return {
         "conversation_id": row.conversation_id,
@@ -81,7 +88,7 @@ def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, An
         "customer_name": row.customer_name or learnt_name,
         "customer_tier": tier if tier_words(tier, words) else None,
         "tier_text": tier_words(tier, words),
-        "issue": wants_line(row.summary, words, row.reason),
+        "issue": wants_line(summary, words, row.reason),
     }
 
 

@@ -30,7 +30,7 @@ class SummaryWords:
     """The words of summary_texts.yml, looked up by section and key."""
 
     def __init__(self, words: Mapping[str, Any]) -> None:
-        self._words = words
+        self._words = _usable(words)
 
     @classmethod
     def load(cls, path: Path) -> SummaryWords:
@@ -50,7 +50,7 @@ class SummaryWords:
         value: Any = self._words
         for key in path:
             value = value.get(key) if isinstance(value, dict) and isinstance(key, str) else None
-        return value if isinstance(value, str) and value.strip() else None
+        return value if isinstance(value, str) else None
 
     def fill(self, *path: str, **values: str) -> str | None:
         """A template with its {placeholders} filled in; values are never read as templates."""
@@ -62,6 +62,20 @@ class SummaryWords:
     def number(self, key: str, default: int) -> int:
         value = self._words.get(key)
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+def _usable(words: Mapping[str, Any]) -> dict[str, Any]:
+    """The file's sections with blank entries dropped, once at load, so a look-up per queue
+    card is a dictionary read (the queue is rebuilt on every change)."""
+    kept: dict[str, Any] = {}
+    for key, value in words.items():
+        if isinstance(value, Mapping):
+            kept[str(key)] = _usable(value)
+        elif isinstance(value, str) and value.strip():
+            kept[str(key)] = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            kept[str(key)] = value
+    return kept
 
 
 @functools.cache

@@ -178,3 +178,38 @@ async def test_the_card_names_the_customer_their_tier_and_what_they_want(session
         "c_learnt": ("Cleo", None, None, "Thinking of leaving; the topic is not clear yet"),
         "c_old": (None, None, None, "Asked for a person before saying what about"),
     }
+
+
+async def test_the_detail_names_the_verified_orders_customer_and_sends_words_only(sessions) -> None:
+    """conversation_detail: the customer of the order the bot verified (never of one the
+    customer only typed), else what the bot learnt; the summary in words, no stored dict."""
+    from bot.console.queue import conversation_detail
+
+    async with sessions.begin() as session:
+        owner = Customer(email="olga.d@example.com", name="Olga Order", tier="regular")
+        session.add(owner)
+        await session.flush()
+        session.add(Order(number="QO-2002", customer_id=owner.id, status="shipped", items="Lamp",
+                          total_cents=4900, placed_at=FIXED_NOW - 30 * HOUR, shipping_address="-", payment_method="card"))
+        for conversation_id, slots in [
+            ("d_verified", {"order_number": "QO-2002", "order_verified": True, "order_status": "shipped",
+                            "order_summary": "Lamp", "customer_name": "Olga", "customer_tier": "regular"}),
+            ("d_typed", {"order_number": "QO-2002"}),
+            ("d_learnt", {"customer_name": "Cleo", "customer_tier": "new"}),
+        ]:
+            session.add(Conversation(id=conversation_id, channel="webchat", mode="queued"))
+            session.add(Handoff(conversation_id=conversation_id, channel="webchat", reason="asked", priority="normal",
+                                priority_score=50, status="waiting", promised_response_at=FIXED_NOW + HOUR,
+                                summary={"reason": "asked", "intent": "contact_human_agent",
+                                         "recent_intents": ["track_order", "contact_human_agent"], "slots": slots}))
+    async with sessions() as session:
+        details = {c: await conversation_detail(session, c) for c in ("d_verified", "d_typed", "d_learnt")}
+    assert details["d_verified"]["customer"] == {"name": "Olga Order", "tier": "regular", "tier_text": "Regular customer",
+                                                 "email": "olga.d@example.com"}
+    assert details["d_typed"]["customer"] is None
+    assert details["d_learnt"]["customer"] == {"name": "Cleo", "tier": "new", "tier_text": "New customer", "email": None}
+    summary = details["d_verified"]["handoff"]["summary"]
+    assert summary["wants"] == "Wants to know where their order is, order #QO-2002"
+    assert {"key": "order", "label": "Order", "text": "QO-2002: Lamp (shipped)"} in summary["facts"]
+    assert {"key": "promised", "label": "Reply promised", "at": (FIXED_NOW + HOUR).isoformat()} in summary["facts"]
+    assert set(summary) == {"wants", "facts"}
