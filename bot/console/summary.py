@@ -37,6 +37,7 @@ class SummaryWords:
         words = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(words, dict):
             raise ValueError(f"{path} must hold a mapping of sections")
+        logger.info("hand-off summary words from %s", path)
         return cls(words)
 
     @classmethod
@@ -124,7 +125,10 @@ def _reason(summary: Any, reason: str | None) -> str | None:
 
 
 def wants_line(summary: Any, words: SummaryWords, reason: str | None = None) -> str:
-    """One line: what the customer wants ("Wants a refund for a damaged item, order 10005533")."""
+    """One line: what the customer wants ("Wants a refund for a damaged item, order #10005533"):
+    the complaint's category and outcome, else the latest topic the bot understood, else why a
+    person was asked for. Only the order number comes from the customer, and only when it
+    looks like one."""
     slots = slots_of(summary)
     category = words.phrase("categories", slots.get("complaint_category"))
     outcome = words.phrase("outcomes", slots.get("desired_outcome"))
@@ -147,7 +151,8 @@ def wants_line(summary: Any, words: SummaryWords, reason: str | None = None) -> 
 
 
 def _mood_key(score: float) -> str:
-    """The console's own bands (console.js sentimentLabel), as keys of `moods`."""
+    """Bands of the stored VADER scores (-1 to 1; actions/sentiment.py calls -0.6 strongly
+    negative), as keys of `moods`."""
     if score <= -0.6:
         return "very_negative"
     if score <= -0.3:

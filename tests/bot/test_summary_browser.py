@@ -128,4 +128,9 @@ async def test_the_card_and_the_summary_read_like_a_colleagues_note(browser: Bro
     await expect(page.get_by_test_id("summary-wants")).to_have_text("Wants a refund for a damaged item, order #10005533")
     await expect(page.locator("#summary-body")).to_be_hidden()
     await page.screenshot(path=str(SHOTS / "summary-folded.png"))
+
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone: the line still fits
+    wants = await page.get_by_test_id("summary-wants").bounding_box()
+    assert wants and wants["width"] > 150
+    await page.screenshot(path=str(SHOTS / "summary-phone.png"))
     assert errors == []
