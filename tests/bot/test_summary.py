@@ -147,3 +147,22 @@ def test_a_placeholder_in_customer_text_is_not_filled_in() -> None:
     summary = {"slots": {"complaint_description": "my name is {text} and {wants}"}}
     facts = human_summary(summary, WORDS)["facts"]
     assert facts == [{"key": "said", "label": "In their words", "text": "“my name is {text} and {wants}”"}]
+
+
+def test_the_texts_file_names_only_real_intents_codes_and_reasons() -> None:
+    """A misspelt key would silently never match: every key is an intent of domain.yml, a
+    complaint code of the forms, a hand-off reason or an order status."""
+    import yaml
+
+    from actions.complaints import CATEGORY_LABELS, OUTCOME_LABELS
+    from bot.console.summary import DEFAULT_FILE
+    from caredesk.handoff_request import REASONS
+    from caredesk.settings import PROJECT_ROOT
+
+    texts = yaml.safe_load(DEFAULT_FILE.read_text(encoding="utf-8"))
+    intents = set(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["intents"])
+    assert set(texts["topics"]) <= intents
+    assert set(texts["tried"]) <= intents | set(REASONS)
+    assert set(texts["categories"]) == set(CATEGORY_LABELS) and set(texts["outcomes"]) == set(OUTCOME_LABELS)
+    assert set(texts["reasons"]) == set(REASONS) and set(texts["wants"]["unclear"]) == {*REASONS, "other"}
+    assert set(texts["statuses"]) == {"processing", "shipped", "delivered", "cancelled"}
