@@ -119,7 +119,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 @requires("conversations")
 async def get_conversation(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        detail = await conversation_detail(session, request.match_info["conversation_id"])
+        detail = await conversation_detail(session, request.match_info["conversation_id"], request.app[DESK].words)
     if detail is None:
         raise web.HTTPNotFound(text='{"error": "no such conversation"}', content_type="application/json")
     return web.json_response(detail)

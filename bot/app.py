@@ -25,6 +25,7 @@ from bot.console.desk import Desk
 from bot.console.feed import queue_feed
 from bot.console.claim_watch import claim_watch
 from bot.console.passwords import PasswordChecker
+from bot.console.summary import SummaryWords
 from bot.delivery import Delivery
 from bot.emails import EmailTexts
 from bot.hub import Hub
@@ -99,7 +100,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     logger.info(settings.mail.describe())
     delivery = Delivery(sessions, hub, Mailer(settings.mail), EmailTexts.load(settings.emails_file,
                                                                               company.slot_values()), telegram)
-    desk = Desk(sessions, hub, router, delivery=delivery)
+    desk = Desk(sessions, hub, router, delivery=delivery, words=SummaryWords.load(settings.summary_texts_file))
     router.on_queue_change = desk.publish_queue
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
     if telegram is not None:

@@ -69,6 +69,8 @@ class Settings:
     secure_cookies: bool
     session_hours: int
     domain_file: Path
+    # The hand-off summary's words (bot/console/summary.py); trainers edit this file.
+    summary_texts_file: Path = PROJECT_ROOT / "bot" / "console" / "summary_texts.yml"
     rasa_timeout: float = 30.0  # longest wait for a turn with a busy Rasa process (gateway queue)
     # Seconds one Rasa process has to answer a message before the fault path runs (a hung
     # process); see README. The slowest turn measured under heavy load took 9.4 s

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import inbound, store, waiting
-from bot.app_keys import FANOUT, HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
+from bot.app_keys import DESK, FANOUT, HUB, LIMITER, ROUTER, SESSIONS, SETTINGS
 from bot.console.queue import conversation_detail
 from bot.frames import every_frame
 from bot.hub import coalesce_writes
@@ -82,7 +82,7 @@ async def _catch_up_watchers(request: web.Request, conversation_id: str) -> None
     it told the others about the customer's last lines (bot/fanout.py), so the consoles
     watching a conversation with a person read it again, on every gateway."""
     async with request.app[SESSIONS]() as session:
-        detail = await conversation_detail(session, conversation_id)
+        detail = await conversation_detail(session, conversation_id, request.app[DESK].words)
     if detail is not None:
         await request.app[HUB].to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
 

@@ -18,6 +18,7 @@ from bot import lifecycle, outcomes, store
 from bot.console import audit
 from bot.console.placeholders import unfilled
 from bot.console.queue import conversation_detail, conversation_ticket, queue_items
+from bot.console.summary import SummaryWords
 from bot.console.roles import can, claimed_by_other, may_work_on
 from bot.delivery import AFTER_CHAT, Attempt, Delivery, NotAfterChat
 from bot.hub import AgentConnection, Hub
@@ -42,9 +43,11 @@ class Desk:
         queue_interval: float = QUEUE_INTERVAL,
         *,
         delivery: Delivery | None = None,
+        words: SummaryWords | None = None,
     ) -> None:
         self.sessions, self.hub, self.router, self.clock = sessions, hub, router, clock
         self.delivery = delivery  # replies after the chat ended (bot/delivery.py)
+        self.words = words or SummaryWords.default()  # the hand-off summary's words
         self.queue_interval = queue_interval
         self._queue_changed = asyncio.Event()
 
@@ -73,13 +76,13 @@ class Desk:
 
     async def queue(self) -> list[dict]:
         async with self.sessions() as session:
-            return await queue_items(session, self.clock())
+            return await queue_items(session, self.clock(), self.words)
 
     async def show(self, agent: AgentConnection, conversation_id: str) -> None:
         if not can(agent, "conversations"):
             raise DeskError("Your role does not allow reading conversations.")
         async with self.sessions() as session:
-            detail = await conversation_detail(session, conversation_id)
+            detail = await conversation_detail(session, conversation_id, self.words)
         if detail is None:
             raise DeskError("That conversation does not exist.")
         agent.watching = {conversation_id}
@@ -87,7 +90,7 @@ class Desk:
 
     async def _refresh_watchers(self, conversation_id: str) -> None:
         async with self.sessions() as session:
-            detail = await conversation_detail(session, conversation_id)
+            detail = await conversation_detail(session, conversation_id, self.words)
         await self.hub.to_watchers(conversation_id, {"type": "conversation", "conversation": detail})
 
     async def claim(self, agent: AgentConnection, conversation_id: str) -> None:

@@ -5,20 +5,40 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from caredesk.db.models import Handoff, Message, Note, Ticket, TicketEvent
+from caredesk.db.models import Customer, Handoff, Message, Note, Order, Ticket, TicketEvent
 from bot import store
+from bot.console.summary import SummaryWords, customer_in, human_summary, slots_of, tier_words, wants_line
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-async def queue_items(session: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
-    """The open hand-offs with their ticket number and the customer's latest line, in one
-    statement however long the queue is: it is rebuilt whenever the queue changes."""
+# The parts of a stored summary the queue card reads (bot/console/summary.py).
+CARD_PARTS = ("slots", "intent", "recent_intents", "customer_tier")
+
+
+def _verified_order() -> Any:
+    """Joins the order named in a hand-off's summary, only when the bot verified it: a number
+    the customer merely typed must not show its owner to the agent. Compared as text, so an
+    odd stored value matches nothing instead of failing the cast (and the whole queue)."""
+    verified = cast(Handoff.summary[("slots", "order_verified")].as_string(), String)
+    number = Handoff.summary[("slots", "order_number")].as_string()
+    return and_(Order.number == number, verified.in_(("true", "1")))
+
+
+async def queue_items(session: AsyncSession, now: dt.datetime,
+                      words: SummaryWords | None = None) -> list[dict[str, Any]]:
+    """The open hand-offs with their ticket number, the customer (the ticket's, else the
+    verified order's, else what the bot learnt) and one line of what they want, in one
+    statement however long the queue is: it is rebuilt whenever the queue changes. `preview`
+    (the customer's latest line) stays for API clients; the console's card shows the issue."""
+    words = words or SummaryWords.default()
+    ticket_owner, order_owner = aliased(Customer), aliased(Customer)
     latest_line = (
         select(Message.text)
         .where(Message.conversation_id == Handoff.conversation_id, Message.sender == "customer")
@@ -31,29 +51,45 @@ async def queue_items(session: AsyncSession, now: dt.datetime) -> list[dict[str,
         await session.execute(
             select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
                    Handoff.priority_score, Handoff.created_at, Handoff.promised_response_at, Handoff.status,
-                   Handoff.claimed_by, Ticket.number.label("ticket_number"), latest_line.label("preview"))
+                   Handoff.claimed_by, Ticket.number.label("ticket_number"),
+                   # Only the parts the card reads, not the customer's recent lines.
+                   *(Handoff.summary[part].label(f"summary_{part}") for part in CARD_PARTS),
+                   latest_line.label("preview"),
+                   func.coalesce(ticket_owner.name, order_owner.name).label("customer_name"),
+                   func.coalesce(ticket_owner.tier, order_owner.tier).label("customer_tier"))
             .outerjoin(Ticket, Ticket.id == Handoff.ticket_id)
+            .outerjoin(ticket_owner, ticket_owner.id == Ticket.customer_id)
+            .outerjoin(Order, _verified_order())
+            .outerjoin(order_owner, order_owner.id == Order.customer_id)
             .where(Handoff.status.in_(("waiting", "claimed")))
             .order_by(Handoff.priority_score.desc(), Handoff.created_at, Handoff.id)
         )
     ).all()
-    return [
-        {
-            "conversation_id": row.conversation_id,
-            "channel": row.channel,
-            "reason": row.reason,
-            "priority": row.priority,
-            "priority_score": row.priority_score,
-            "waiting_since": _iso(row.created_at),
-            "promised_response_at": _iso(row.promised_response_at),
-            "overdue": row.status == "waiting" and row.promised_response_at < now,
-            "status": row.status,
-            "claimed_by": row.claimed_by,
-            "ticket_number": row.ticket_number,
-            "preview": row.preview or "",
-        }
-        for row in rows
-    ]
+    return [_queue_item(row, now, words) for row in rows]
+
+
+def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, Any]:
+    summary = {part: getattr(row, f"summary_{part}") for part in CARD_PARTS}
+    learnt_name, learnt_tier = customer_in(summary)
+    tier = row.customer_tier or learnt_tier
+    return {
+        "conversation_id": row.conversation_id,
+        "channel": row.channel,
+        "reason": row.reason,
+        "priority": row.priority,
+        "priority_score": row.priority_score,
+        "waiting_since": _iso(row.created_at),
+        "promised_response_at": _iso(row.promised_response_at),
+        "overdue": row.status == "waiting" and row.promised_response_at < now,
+        "status": row.status,
+        "claimed_by": row.claimed_by,
+        "ticket_number": row.ticket_number,
+        "preview": row.preview or "",
+        "customer_name": row.customer_name or learnt_name,
+        "customer_tier": tier if tier_words(tier, words) else None,
+        "tier_text": tier_words(tier, words),
+        "issue": wants_line(summary, words, row.reason),
+    }
 
 
 def note_event(note: Note) -> dict[str, Any]:
@@ -89,7 +125,32 @@ async def conversation_ticket(session: AsyncSession, conversation_id: str) -> Ti
     )
 
 
-async def conversation_detail(session: AsyncSession, conversation_id: str) -> dict[str, Any] | None:
+async def _customer(session: AsyncSession, ticket: Ticket | None, summary: Any,
+                    words: SummaryWords) -> dict[str, Any] | None:
+    """Who the agent is talking to: the ticket's customer, else the verified order's, else the
+    name and tier the bot learnt; None when nobody knows."""
+    owner = await ticket.awaitable_attrs.customer if ticket is not None else None
+    slots = slots_of(summary)
+    number = slots.get("order_number")
+    if owner is None and slots.get("order_verified") is True and isinstance(number, str):
+        owner = await session.scalar(select(Customer).join(Order, Order.customer_id == Customer.id)
+                                     .where(Order.number == number))
+    if owner is not None:
+        return {"name": owner.name, "tier": owner.tier, "tier_text": tier_words(owner.tier, words),
+                "email": owner.email}
+    name, tier = customer_in(summary)
+    if name is None and tier_words(tier, words) is None:
+        return None
+    return {"name": name, "tier": tier if tier_words(tier, words) else None,
+            "tier_text": tier_words(tier, words), "email": None}
+
+
+async def conversation_detail(session: AsyncSession, conversation_id: str,
+                              words: SummaryWords | None = None) -> dict[str, Any] | None:
+    """Everything the console shows about one conversation. The hand-off summary goes out in
+    words (bot/console/summary.py); the stored dict, with its intent and slot names, stays in
+    the database (an admin reads it in the privacy export)."""
+    words = words or SummaryWords.default()
     conversation = await store.conversation(session, conversation_id)
     if conversation is None:
         return None
@@ -100,15 +161,13 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
     notes = list((await session.scalars(
         select(Note).where(Note.conversation_id == conversation_id).order_by(Note.id)
     )).all())
-    ticket_data = customer = None
+    ticket_data = None
     if ticket is not None:
         events = list((await session.scalars(
             select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
         )).all())
         ticket_data = ticket_frame(ticket, events, notes)
-        owner = await ticket.awaitable_attrs.customer
-        if owner is not None:
-            customer = {"name": owner.name, "tier": owner.tier, "email": owner.email}
+    stored = handoff.summary if handoff is not None else None
     return {
         "conversation_id": conversation.id,
         "channel": conversation.channel,
@@ -118,11 +177,14 @@ async def conversation_detail(session: AsyncSession, conversation_id: str) -> di
         "handoff": None if handoff is None else {
             "id": handoff.id, "reason": handoff.reason, "priority": handoff.priority,
             "status": handoff.status, "waiting_since": _iso(handoff.created_at),
-            "promised_response_at": _iso(handoff.promised_response_at), "summary": handoff.summary,
+            "promised_response_at": _iso(handoff.promised_response_at),
+            "summary": human_summary(stored, words, reason=handoff.reason,
+                                     ticket_number=ticket.number if ticket else None,
+                                     promised_at=_iso(handoff.promised_response_at)),
         },
         "ticket": ticket_data,
         # Notes also stand on their own, for conversations that have no ticket.
         "notes": [note_event(n) for n in notes],
-        "customer": customer,
+        "customer": await _customer(session, ticket, stored, words),
         "messages": [store.message_frame(m) for m in await store.history(session, conversation_id)],
     }

@@ -56,7 +56,10 @@ async def test_escalate_claim_talk_resolve_and_rate(rasa_stack, make_settings) -
         joined = await frames_until(chat, lambda f: is_message(f, "system", "Dana"))
         assert any(f["type"] == "agent_joined" and f["agent_name"] == "Dana" for f in joined)
         detail = (await frames_until(console, lambda f: f["type"] == "conversation"))[-1]["conversation"]
-        assert detail["mode"] == "agent" and detail["handoff"]["summary"]["intent"] == "contact_human_agent"
+        assert detail["mode"] == "agent"
+        summary = detail["handoff"]["summary"]  # in words; the stored dict stays in the database
+        assert summary["wants"] == "Asked for a person before saying what about" and "intent" not in summary
+        assert {"key": "why", "label": "Why a person", "text": "They asked for a person"} in summary["facts"]
         assert [m["text"] for m in detail["messages"] if m["from"] == "customer"] == ["hello", "can I speak to a real person please"]
 
         await console.send_json({"type": "send", "conversation_id": conversation_id, "text": "Hi, I'm Dana. How can I help?"})

@@ -103,10 +103,11 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     await agent.get_by_test_id("login-submit").click()
     await expect(agent).to_have_url(gateway_url + "/console")
     item = agent.get_by_test_id("queue-item").first
-    await expect(item).to_contain_text("can I talk to a real person please")
+    await expect(item.get_by_test_id("queue-issue")).to_have_text("Asked for a person before saying what about")
     await item.get_by_test_id("queue-claim").click()
     await expect(line(customer, "system", "You're now chatting with Dana")).to_be_visible()
-    await expect(agent.get_by_test_id("summary-reason")).to_be_visible()
+    await expect(agent.get_by_test_id("summary-wants")).to_have_text("Asked for a person before saying what about")
+    await expect(agent.get_by_test_id("summary-fact-why")).to_have_text("They asked for a person")
 
     await agent.get_by_test_id("reply-input").fill("Hi, I'm Dana. I'm looking at your order now.")
     await agent.get_by_test_id("reply-send").click()
@@ -129,7 +130,7 @@ async def test_customer_and_agent_in_real_browsers(browser: Browser, gateway_url
     five = customer.get_by_test_id("cd-quick-reply").filter(has_text="5 - Excellent")
     await expect(five).to_be_visible(timeout=30_000)
     await expect(header).to_have_text("Chatting with the assistant")
-    await expect(agent.locator("#composer-hint")).to_contain_text("The bot is handling this conversation")
+    await expect(agent.locator("#composer-hint")).to_contain_text("The chat has ended")  # resolved; its ticket can still be answered
     await expect(agent.get_by_test_id("resolve-button")).to_be_disabled()
     await expect(customer.locator('[data-testid="cd-message"][data-from="bot"]').last).to_contain_text("Dana")
     await five.click()

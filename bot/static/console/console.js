@@ -158,25 +158,6 @@
   const priorityText = (priority) => PRIORITIES[priority] || prettify(priority || 'normal');
   const statusText = (status) => TICKET_STATUSES[status] || prettify(status || '');
 
-  function sentimentLabel(score) {
-    if (score <= -0.6) return 'Very negative';
-    if (score <= -0.3) return 'Negative';
-    if (score < 0.3) return 'Neutral';
-    return 'Positive';
-  }
-
-  function formatNumber(n) {
-    return (Math.round(n * 100) / 100).toFixed(2);
-  }
-
-  function formatValue(value) {
-    if (value === null || value === undefined || value === '') return '—';
-    if (typeof value === 'boolean') return value ? 'Yes' : 'No';
-    if (Array.isArray(value)) return value.map(formatValue).join(', ') || '—';
-    if (typeof value === 'object') return JSON.stringify(value);
-    return String(value);
-  }
-
   /** "agent:Dana" -> "Dana", "bot" -> "Bot". */
   function actorText(actor) {
     if (!actor) return '';
@@ -482,7 +463,7 @@
     const claimed = Boolean(item.claimed_by) || item.status === 'claimed';
     const priority = PRIORITIES[item.priority] ? item.priority : 'normal';
     const reasonId = nextId('qreason');
-    const previewId = nextId('qpreview');
+    const issueId = nextId('qissue');
 
     const sla = el('span', { className: 'badge badge-sla', text: 'Past SLA', hidden: !overdue });
     const head = el('div', { className: 'qitem-head' }, [
@@ -506,7 +487,7 @@
 
     const openButton = el('button', {
       type: 'button', className: 'btn btn-small', 'data-testid': 'queue-open',
-      'aria-describedby': `${reasonId} ${previewId}`, text: 'Open',
+      'aria-describedby': `${reasonId} ${issueId}`, text: 'Open',
     });
     openButton.addEventListener('click', (event) => {
       event.stopPropagation();
@@ -514,7 +495,7 @@
     });
     const claimButton = el('button', {
       type: 'button', className: 'btn btn-small btn-primary', 'data-testid': 'queue-claim',
-      'aria-describedby': `${reasonId} ${previewId}`, text: 'Claim', hidden: claimed,
+      'aria-describedby': `${reasonId} ${issueId}`, text: 'Claim', hidden: claimed,
     });
     claimButton.addEventListener('click', (event) => {
       event.stopPropagation();
@@ -528,7 +509,8 @@
       'data-overdue': overdue ? 'true' : 'false',
     }, [
       head,
-      el('p', { className: 'qitem-preview', id: previewId, text: item.preview || '(no message yet)' }),
+      queueCustomer(item),
+      el('p', { className: 'qitem-issue', id: issueId, 'data-testid': 'queue-issue', text: item.issue || '' }),
       meta,
       claimedLine,
       el('div', { className: 'qitem-actions' }, [openButton, claimButton]),
@@ -541,6 +523,16 @@
       requestOpen(id);
     });
     return li;
+  }
+
+  /** Who is waiting: their name and tier (words from the server), not their last message. */
+  function queueCustomer(item) {
+    const vip = String(item.customer_tier || '').toLowerCase() === 'vip';
+    return el('p', { className: 'qitem-customer', 'data-testid': 'queue-customer' }, [
+      el('span', { className: 'qitem-name', text: item.customer_name || 'Unknown customer' }),
+      item.tier_text ? ' ' : null,
+      item.tier_text ? el('span', { className: `badge ${vip ? 'badge-vip' : 'badge-tier'}`, text: item.tier_text }) : null,
+    ]);
   }
 
   function markCurrentInQueue() {
@@ -642,9 +634,7 @@
   }
 
   function customerTier(conv) {
-    const handoff = conv.handoff || {};
-    const summary = handoff.summary || {};
-    return (conv.customer && conv.customer.tier) || summary.customer_tier || '';
+    return (conv.customer && conv.customer.tier) || '';
   }
 
   function renderHeader(conv) {
@@ -666,7 +656,7 @@
         dataset: { since: handoff.waiting_since }, text: waitingText(handoff.waiting_since),
       }));
     }
-    const ticketNumber = conv.ticket ? conv.ticket.number : handoff && handoff.summary && handoff.summary.ticket;
+    const ticketNumber = conv.ticket ? conv.ticket.number : summaryFact(conv, 'ticket');
     if (ticketNumber) parts.push(el('span', { text: ticketNumber }));
     parts.push(el('span', { className: 'conv-id', title: 'Conversation id', text: conv.conversation_id }));
     parts.forEach((part, index) => {
@@ -682,9 +672,9 @@
 
   function setFacts(dl, rows) {
     dl.replaceChildren();
-    for (const [label, value] of rows) {
+    for (const [label, value, key] of rows) {
       if (value === null || value === undefined || value === '') continue;
-      const dd = el('dd');
+      const dd = el('dd', key ? { 'data-testid': `summary-fact-${key}` } : null);
       if (value instanceof Node) dd.append(value);
       else dd.textContent = String(value);
       dl.append(el('dt', { text: label }), dd);
@@ -699,84 +689,62 @@
     return el('span', null, [el('time', { datetime: iso, text: longWhen(d) }), ' ', due]);
   }
 
+  /** The hand-off summary as the server words it (bot/console/summary.py): one line of what
+   * the customer wants, then labelled facts; the console adds the priority and the customer. */
+  function humanSummary(conv) {
+    const summary = conv.handoff && conv.handoff.summary;
+    return {
+      wants: summary && typeof summary.wants === 'string' ? summary.wants : '',
+      facts: summary && Array.isArray(summary.facts) ? summary.facts.filter((f) => f && f.label) : [],
+    };
+  }
+
+  function summaryFact(conv, key) {
+    const fact = humanSummary(conv).facts.find((f) => f.key === key);
+    return fact && typeof fact.text === 'string' ? fact.text : '';
+  }
+
+  function customerNode(conv) {
+    const customer = conv.customer;
+    if (!customer || (!customer.name && !customer.tier_text && !customer.email)) return null;
+    const node = el('span', null, [el('span', { text: customer.name || 'Unknown customer' })]);
+    if (customer.tier_text) {
+      const vip = String(customer.tier).toLowerCase() === 'vip';
+      node.append(' ', el('span', { className: `badge ${vip ? 'badge-vip' : 'badge-tier'}`, text: customer.tier_text }));
+    }
+    if (customer.email) node.append(el('span', { className: 'sub-line', text: customer.email }));
+    return node;
+  }
+
   function renderSummary(conv) {
     const handoff = conv.handoff || null;
-    const summary = (handoff && handoff.summary) || {};
+    const { wants, facts } = humanSummary(conv);
+    dom.summaryWants.textContent = wants || (handoff ? '' : 'Not handed off (no active hand-off)');
 
-    // Why
-    const reason = (handoff && handoff.reason) || summary.reason;
-    dom.summaryReason.textContent = reason ? reasonText(reason) : 'Not handed off (no active hand-off)';
-    dom.summaryReason.title = reason || '';
-
-    dom.summaryPriority.replaceChildren();
+    const rows = [];
     if (handoff && handoff.priority) {
       const priority = PRIORITIES[handoff.priority] ? handoff.priority : 'normal';
-      dom.summaryPriority.append(el('span', { className: `badge prio prio-${priority}`, text: priorityText(handoff.priority) }));
-    } else {
-      dom.summaryPriority.textContent = '—';
+      rows.push(['Priority', el('span', { className: `badge prio prio-${priority}`, text: priorityText(handoff.priority) })]);
     }
-
-    dom.summaryIntent.replaceChildren();
-    if (summary.intent) {
-      dom.summaryIntent.append(el('span', { text: prettify(summary.intent) }), ' ',
-        el('code', { text: summary.intent }));
-    } else {
-      dom.summaryIntent.textContent = '—';
-    }
-
-    dom.summarySentiment.replaceChildren();
-    if (typeof summary.sentiment === 'number' && Number.isFinite(summary.sentiment)) {
-      const label = sentimentLabel(summary.sentiment);
-      const tone = label.toLowerCase().replace(/\s+/g, '-');
-      dom.summarySentiment.append(
-        el('span', { className: `sentiment sentiment-${tone}`, text: label }),
-        ' ',
-        el('span', { className: 'sentiment-score', text: `(${formatNumber(summary.sentiment)})` }),
-      );
-      if (typeof summary.sentiment_min === 'number' && summary.sentiment_min < summary.sentiment) {
-        dom.summarySentiment.append(el('span', { className: 'muted', text: ` lowest ${formatNumber(summary.sentiment_min)}` }));
+    rows.push(['Customer', customerNode(conv)]);
+    for (const fact of facts) {
+      if (fact.at) {
+        // The promised time: a live "due in" while a person is still needed.
+        const at = parseTime(fact.at);
+        const node = !withBot(conv) ? timeWithDue(fact.at)
+          : at ? el('time', { datetime: fact.at, text: longWhen(at) }) : null;
+        rows.push([fact.label, node, fact.key]);
+      } else {
+        rows.push([fact.label, fact.text, fact.key]);
       }
-    } else {
-      dom.summarySentiment.textContent = 'Unknown';
     }
-
-    dom.summaryCustomer.replaceChildren();
-    const tier = customerTier(conv);
-    const customer = conv.customer || {};
-    dom.summaryCustomer.append(el('span', { text: customer.name || 'Unknown customer' }));
-    if (String(tier).toLowerCase() === 'vip') {
-      dom.summaryCustomer.append(' ', el('span', { className: 'badge badge-vip', text: 'VIP' }));
-    } else if (tier) {
-      dom.summaryCustomer.append(' ', el('span', { className: 'badge badge-tier', text: prettify(tier) }));
-    }
-    if (customer.email) dom.summaryCustomer.append(el('span', { className: 'sub-line', text: customer.email }));
-
-    dom.summaryPromised.replaceChildren();
-    const promised = handoff && handoff.promised_response_at;
-    const promisedNode = promised ? timeWithDue(promised) : null;
-    if (promisedNode && !withBot(conv)) dom.summaryPromised.append(promisedNode);
-    else if (promisedNode) dom.summaryPromised.append(el('time', { datetime: promised, text: longWhen(parseTime(promised)) }));
-    else dom.summaryPromised.textContent = '—';
-
-    // Slots
-    const slots = summary.slots && typeof summary.slots === 'object' ? summary.slots : {};
-    const slotRows = Object.keys(slots)
-      .filter((key) => slots[key] !== null && slots[key] !== undefined && slots[key] !== '')
-      .map((key) => [prettify(key), formatValue(slots[key])]);
-    setFacts(dom.summarySlots, slotRows);
-    dom.summarySlotsEmpty.hidden = slotRows.length > 0;
-    if (Array.isArray(summary.recent_intents) && summary.recent_intents.length) {
-      dom.summarySlots.append(el('dt', { text: 'Recent intents' }),
-        el('dd', { text: summary.recent_intents.join(', ') }));
-      dom.summarySlotsEmpty.hidden = true;
-    }
-
+    setFacts(dom.summaryFacts, rows);
     renderTicket(conv);
   }
 
   function renderTicket(conv) {
     const ticket = conv.ticket || null;
-    const summaryNumber = conv.handoff && conv.handoff.summary && conv.handoff.summary.ticket;
+    const summaryNumber = summaryFact(conv, 'ticket');
     dom.ticketHeading.textContent = ticket && ticket.number ? `Ticket ${ticket.number}`
       : summaryNumber ? `Ticket ${summaryNumber}` : 'Ticket';
     dom.ticketNone.hidden = Boolean(ticket);
@@ -1180,10 +1148,7 @@
       queueEmpty: 'queue-empty', queueLoading: 'queue-loading', convEmpty: 'conv-empty', conv: 'conv',
       convTitle: 'conv-title', convCustomer: 'conv-customer', convVip: 'conv-vip', convSub: 'conv-sub',
       backButton: 'back-to-queue', resolveButton: 'resolve-button', handBackButton: 'hand-back-button', summaryToggle: 'summary-toggle',
-      summaryBody: 'summary-body', summaryReason: 'summary-reason', summaryPriority: 'summary-priority',
-      summaryIntent: 'summary-intent', summarySentiment: 'summary-sentiment',
-      summaryCustomer: 'summary-customer', summaryPromised: 'summary-promised',
-      summarySlots: 'summary-slots', summarySlotsEmpty: 'summary-slots-empty',
+      summaryBody: 'summary-body', summaryWants: 'summary-wants', summaryFacts: 'summary-facts',
       ticketHeading: 'ticket-heading', ticketNone: 'ticket-none', ticketFacts: 'ticket-facts',
       statusSelect: 'ticket-status-select', statusUpdate: 'ticket-status-update',
       ticketHistory: 'ticket-history', noteInput: 'note-input', noteAdd: 'note-add',
