@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import event
+
 from caredesk.db import repository
 from caredesk.db.models import AuditEntry, Conversation, Feedback, Handoff, Message, Ticket, utcnow
 from caredesk.handoff_request import HandoffRequest
@@ -13,7 +15,7 @@ from bot import lifecycle, no_agent
 from bot.report_figures import week_starts
 from bot.report_times import distributions, workload
 from bot.report_weeks import weekly
-from bot.reports import complaints
+from bot.reports import complaints, full_report
 from tests.bot.conftest import add_agent, log_in
 from tests.conftest import FIXED_NOW
 
@@ -164,3 +166,26 @@ async def test_the_page_data_has_comments_newest_first_and_flags_only_small_samp
     assert report["comments"][0]["rating"] == 2 and report["comments"][1]["rating"] == 5
     assert report["weekly"]["ratings"]["bot"][-1]["sample"] + report["weekly"]["ratings"]["bot"][-2]["sample"] == 25
     assert report["workload"] == [] and report["times"]["chat_joined"]["sample"] == 0
+
+
+async def test_the_whole_page_costs_a_fixed_number_of_statements(sessions) -> None:
+    """One statement per figure: more rows make no more round trips."""
+    counts = []
+    for batch in range(2):
+        async with sessions.begin() as session:
+            session.add_all([Conversation(id=f"c_{batch}_{n}", channel="webchat") for n in range(1 + 20 * batch)])
+            await session.flush()
+            session.add_all([_handoff(f"c_{batch}_{n}", "asked", NOW - HOUR) for n in range(1 + 20 * batch)])
+            session.add_all([Feedback(conversation_id=f"c_{batch}_{n}", channel="webchat", rating=4, subject="agent",
+                                      agent_username="dana", comment="fine") for n in range(1 + 20 * batch)])
+        statements: list[str] = []
+        async with sessions() as session:
+            engine = session.bind.sync_engine
+            listen = lambda *args: statements.append(args[2])  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listen)
+            try:
+                await full_report(session, 30, NOW)
+            finally:
+                event.remove(engine, "before_cursor_execute", listen)
+        counts.append(len(statements))
+    assert counts == [17, 17]
