@@ -4,6 +4,7 @@ each agent's workload. One statement per figure; durations are computed in Pytho
 timestamps, which keeps the SQL the same on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import statistics
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from caredesk.db.models import Agent, AuditEntry, ConversationEvent, Handoff, Message, Ticket
+from caredesk.db.models import Agent, AuditEntry, ConversationEvent, Handoff, Ticket
 from bot.report_figures import distribution, sampled, seconds_between
 
 logger = logging.getLogger(__name__)
@@ -45,26 +46,33 @@ async def distributions(session: AsyncSession, since: dt.datetime) -> dict[str, 
     }
 
 
-def _first_agent_line() -> Any:
-    """When a person first wrote in the hand-off's conversation after it was asked for."""
-    return (select(func.min(Message.created_at))
-            .where(Message.conversation_id == Handoff.conversation_id, Message.sender == "agent",
-                   Message.created_at >= Handoff.created_at)
-            .correlate(Handoff).scalar_subquery())
+def _first_reply(replies: dict[tuple[str, str], list[dt.datetime]], username: str, conversation_id: str,
+                 asked: dt.datetime) -> float | None:
+    """Seconds from a hand-off to its agent's first reply in that conversation after it."""
+    times = replies.get((username, conversation_id), [])
+    index = bisect.bisect_left(times, asked)
+    return seconds_between(asked, times[index]) if index < len(times) else None
 
 
 async def workload(session: AsyncSession, since: dt.datetime) -> list[dict[str, Any]]:
-    """Per agent since `since`: chats claimed, replies sent (the audit log's `reply`
-    entries), chats resolved (conversation_events), and the median time from the hand-off
-    to that agent's first line. Agents with nothing in the period are left out."""
+    """Per agent since `since`: chats claimed, replies sent, chats resolved (conversation
+    events), and the median time from a hand-off to the claiming agent's first reply in it.
+    Replies are the audit log's `reply` entries: unlike the transcript, they survive a
+    privacy erasure (their target becomes the same pseudonym as the hand-off's), so the
+    figures do not change when a customer is erased. Agents with nothing in the period are
+    left out."""
     claims = (await session.execute(
-        select(Handoff.agent_username, Handoff.created_at, _first_agent_line())
+        select(Handoff.agent_username, Handoff.conversation_id, Handoff.created_at)
         .where(Handoff.claimed_at >= since, Handoff.agent_username.is_not(None))
     )).all()
-    replies = dict((await session.execute(
-        select(AuditEntry.actor, func.count()).where(AuditEntry.action == "reply", AuditEntry.at >= since)
-        .group_by(AuditEntry.actor)
-    )).all())
+    sent: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
+    replies: dict[str, int] = defaultdict(int)
+    for actor, target, at in (await session.execute(
+        select(AuditEntry.actor, AuditEntry.target, AuditEntry.at)
+        .where(AuditEntry.action == "reply", AuditEntry.at >= since).order_by(AuditEntry.at)
+    )).all():
+        replies[actor] += 1
+        sent[(actor, target or "")].append(at)
     resolved = {actor[len(AGENT_ACTOR):]: count for actor, count in (await session.execute(
         select(ConversationEvent.actor, func.count())
         .where(ConversationEvent.transition == "resolved", ConversationEvent.at >= since,
@@ -73,9 +81,9 @@ async def workload(session: AsyncSession, since: dt.datetime) -> list[dict[str, 
     )).all()}
     claimed: dict[str, int] = defaultdict(int)
     waits: dict[str, list[float]] = defaultdict(list)
-    for username, created, first_line in claims:
+    for username, conversation_id, asked in claims:
         claimed[username] += 1
-        wait = seconds_between(created, first_line)
+        wait = _first_reply(sent, username, conversation_id, asked)
         if wait is not None:
             waits[username].append(max(0.0, wait))
     usernames = set(claimed) | set(replies) | set(resolved)

@@ -73,7 +73,7 @@ async def a_desk(sessions) -> None:  # type: ignore[no-untyped-def]
                                     ticket=ticket))
                 session.add(Message(conversation_id=cid, sender="agent", agent_name="Dana", text="Dana here",
                                     created_at=at + (6 + n) * MINUTE))
-                session.add(AuditEntry(actor="dana", action="reply", target=cid))
+                session.add(AuditEntry(actor="dana", action="reply", target=cid, at=at + (6 + n) * MINUTE))
             session.add(Feedback(conversation_id=cid, channel="webchat", rating=5 - n % 3, subject="bot", created_at=at,
                                  comment=XSS if n == 0 else ("Quick and kind,\nthank you" if n == 2 else None)))
 

@@ -122,8 +122,12 @@ async def test_time_distributions_and_workload_per_agent(sessions) -> None:
             Message(conversation_id="c_1", sender="agent", agent_name="Dana", text="Done", created_at=NOW - HOUR),
             Message(conversation_id="c_2", sender="agent", agent_name="Eli", text="Hi",
                     created_at=asked_at + 125 * dt.timedelta(minutes=1)),
-            AuditEntry(actor="dana", action="reply", target="c_1"), AuditEntry(actor="dana", action="reply", target="c_1"),
-            AuditEntry(actor="eli", action="reply", target="c_2"), AuditEntry(actor="eli", action="note", target="c_2"),
+            # Replies as the console records them: the first reply of each is what the workload times.
+            AuditEntry(actor="dana", action="reply", target="c_1", at=asked_at + 12 * dt.timedelta(minutes=1)),
+            AuditEntry(actor="dana", action="reply", target="c_1", at=NOW - HOUR),
+            AuditEntry(actor="eli", action="reply", target="c_2", at=asked_at + 125 * dt.timedelta(minutes=1)),
+            AuditEntry(actor="eli", action="note", target="c_2", at=asked_at + 3 * dt.timedelta(minutes=1)),
+            AuditEntry(actor="eli", action="reply", target="c_1", at=asked_at + 5 * dt.timedelta(minutes=1)),
         ])
         await lifecycle.hand_back(session, "c_1", actor="agent:dana", resolve=True, now=NOW - HOUR)
 
@@ -140,7 +144,7 @@ async def test_time_distributions_and_workload_per_agent(sessions) -> None:
     assert people == [
         {"username": "dana", "name": "Dana", "claimed": 1, "replies": 2, "resolved": 1,
          "first_reply": {"median_seconds": 720, "sample": 1, "small_sample": True}},
-        {"username": "eli", "name": "Eli", "claimed": 1, "replies": 1, "resolved": 0,
+        {"username": "eli", "name": "Eli", "claimed": 1, "replies": 2, "resolved": 0,
          "first_reply": {"median_seconds": 7500, "sample": 1, "small_sample": True}},
     ]
 
