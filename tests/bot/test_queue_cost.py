@@ -37,7 +37,8 @@ async def open_conversations(sessions: Any, start: int, stop: int) -> None:
             at = FIXED_NOW - (stop - n) * MINUTE
             session.add(Conversation(id=cid, channel="webchat" if n % 2 else "telegram",
                                      mode="agent" if claimed else "queued",
-                                     agent_username="dana" if claimed else None, agent_name="Dana" if claimed else None))
+                                     agent_username="dana" if claimed else None,
+                                     agent_name="Dana" if claimed else None))
             session.add_all([Message(conversation_id=cid, sender="customer", text=f"my parcel {n} is late",
                                      created_at=at),
                              Message(conversation_id=cid, sender="bot", text="I am sorry to hear that", created_at=at),

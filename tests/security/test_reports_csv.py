@@ -85,5 +85,6 @@ async def test_formula_text_is_quoted_in_every_table(gateway, sessions, sign_in)
 
 
 def test_a_cell_is_quoted_only_when_a_spreadsheet_would_run_it() -> None:
-    assert [safe_cell(v) for v in ("=1", "+1", "-1", "@a", "\tx", "\rx")] == ["'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx"]
+    assert [safe_cell(v) for v in ("=1", "+1", "-1", "@a", "\tx", "\rx")] == \
+        ["'=1", "'+1", "'-1", "'@a", "'\tx", "'\rx"]
     assert [safe_cell(v) for v in ("a=1", " =1", "", None, -3, 2.5, True)] == ["a=1", " =1", "", "", -3, 2.5, "yes"]

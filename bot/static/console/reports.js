@@ -13,7 +13,8 @@
     reply_in_chat: 'Wants the reply in the chat',
   };
   var SUBJECTS = { bot: 'The assistant (bot)', agent: 'People of the team', whole: 'Whole conversations' };
-  var TIMES = [['chat_joined', 'A person joins a handed-over chat'], ['ticket_first_response', 'A first reply on a ticket'],
+  var TIMES = [['chat_joined', 'A person joins a handed-over chat'],
+    ['ticket_first_response', 'A first reply on a ticket'],
     ['ticket_resolved', 'A ticket is resolved']];
   var BUCKETS = [['under_15m', 'Under 15 min'], ['15m_1h', '15 min to 1 h'], ['1h_4h', '1 to 4 h'],
     ['4h_24h', '4 to 24 h'], ['1d_3d', '1 to 3 days'], ['over_3d', 'Over 3 days']];
@@ -164,7 +165,9 @@
         duration(t.p90_seconds), String(t.waiting)]);
     }), '', 5);
     fill('buckets-rows', BUCKETS.map(function (pair) {
-      return row('buckets-row', [pair[1]].concat(TIMES.map(function (t) { return String(times[t[0]].buckets[pair[0]]); })));
+      return row('buckets-row', [pair[1]].concat(TIMES.map(function (t) {
+        return String(times[t[0]].buckets[pair[0]]);
+      })));
     }), '', 4);
   }
 
@@ -183,7 +186,8 @@
       item.setAttribute('data-testid', 'comment');
       var meta = document.createElement('p');
       meta.className = 'comment-meta';
-      var who = c.subject === 'agent' ? (c.agent_name || c.agent_username || '') : (SUBJECTS[c.subject] || label(c.subject));
+      var who = c.subject === 'agent' ? (c.agent_name || c.agent_username || '')
+        : (SUBJECTS[c.subject] || label(c.subject));
       meta.textContent = c.rating + '/5 · ' + who + ' · ' + new Date(c.at).toLocaleString();
       var text = document.createElement('p');
       text.className = 'comment-text';
