@@ -47,6 +47,15 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
         .correlate(Handoff)
         .scalar_subquery()
     )
+    # What the customer wrote since the hand-off: each console counts the lines its agent has
+    # not seen from it (unread badges, "new message" notifications).
+    lines_since = (
+        select(func.count(Message.id))
+        .where(Message.conversation_id == Handoff.conversation_id, Message.sender == "customer",
+               Message.created_at >= Handoff.created_at)
+        .correlate(Handoff)
+        .scalar_subquery()
+    )
     rows = (
         await session.execute(
             select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
@@ -54,7 +63,8 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
                    Handoff.claimed_by, Ticket.number.label("ticket_number"),
                    # Only the parts the card reads, not the customer's recent lines.
                    *(Handoff.summary[part].label(f"summary_{part}") for part in CARD_PARTS),
-                   latest_line.label("preview"),
+                   latest_line.label("preview"), lines_since.label("customer_lines"),
+                   Handoff.agent_username.label("claimed_username"),
                    func.coalesce(ticket_owner.name, order_owner.name).label("customer_name"),
                    func.coalesce(ticket_owner.tier, order_owner.tier).label("customer_tier"))
             .outerjoin(Ticket, Ticket.id == Handoff.ticket_id)
@@ -83,6 +93,8 @@ def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, An
         "overdue": row.status == "waiting" and row.promised_response_at < now,
         "status": row.status,
         "claimed_by": row.claimed_by,
+        "claimed_username": row.claimed_username,
+        "customer_lines": row.customer_lines or 0,
         "ticket_number": row.ticket_number,
         "preview": row.preview or "",
         "customer_name": row.customer_name or learnt_name,
