@@ -35,6 +35,7 @@ class AgentConnection:
     session_key: str | None = None  # the console login this socket was opened with
     address: str | None = None
     status: str = presence.ONLINE  # online or away (bot/presence.py); only Hub.set_status changes it
+    greeted: bool = False  # its hello and first frames are sent: feeds may follow
 
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]

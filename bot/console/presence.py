@@ -41,7 +41,8 @@ def agents_frame(hub: Hub) -> dict[str, Any]:
 
 
 def sees_presence(connection: AgentConnection) -> bool:
-    return can(connection, "presence")
+    """Leads and admins, once their console has had its hello (which always comes first)."""
+    return connection.greeted and can(connection, "presence")
 
 
 class PresenceFeed:

@@ -138,6 +138,7 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
                                                             "role": agent.role},
                                 "permissions": permissions_of(agent.role), "status": connection.status})
         await hub.send(socket, {"type": "queue", "items": await desk.queue()})
+        connection.greeted = True
         if presence.sees_presence(connection):
             await hub.send(socket, presence.agents_frame(hub))
         async for frame in every_frame(socket):
