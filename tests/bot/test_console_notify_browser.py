@@ -30,6 +30,7 @@ from tests.e2e.test_browser import CHROMIUM_ARGS, shot
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="needs Chromium (scripts/ensure-chromium)")
+MARKUP = '<img src=x onerror="window.hacked=1">'
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 # What the console may ask of the browser, recorded: permission requests, notifications, beeps.
@@ -136,8 +137,19 @@ async def test_two_agents_presence_alerts_unread_and_shortcuts(browser: Browser,
     for page in (dana, lee):
         page.on("pageerror", lambda e: errors.append(str(e)))
 
-    # Presence: the lead sees the team; the agent has no team list.
+    # Presence: the lead sees the team (names as text); the agent has no team list.
     team = lee.get_by_test_id("team-member")
+    await expect(team).to_have_count(2)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as mal:
+        await add_agent(sessions, "mal", MARKUP, role="agent")
+        signed = await mal.post(site.url + "/console/login", data={"username": "mal", "password": PASSWORD},
+                                headers={"Origin": site.url}, allow_redirects=False)
+        assert signed.status == 303
+        console = await mal.ws_connect(site.url + "/ws/console", headers={"Origin": site.url})
+        member = lee.locator('[data-testid="team-member"][data-username="mal"]')
+        await expect(member).to_contain_text(MARKUP)
+        assert await member.locator("img").count() == 0 and await lee.evaluate("window.hacked") is None
+        await console.close()
     await expect(team).to_have_count(2)
     await expect(lee.locator('[data-testid="team-member"][data-username="dana"]')).to_have_attribute(
         "data-status", "online")

@@ -232,7 +232,7 @@
         badge = document.createElement('span');
         badge.className = 'badge badge-unread';
         badge.setAttribute('data-testid', 'queue-unread');
-        (li.querySelector('.qitem-customer') || li).append(badge); // beside whose lines they are
+        li.append(badge); // in the card's corner (console-alerts.css), outside the card's own lines
       }
       badge.hidden = count === 0;
       const number = document.createElement('span');
