@@ -35,6 +35,7 @@ from bot.presence import Seen
 
 logger = logging.getLogger(__name__)
 PRESENCE_SECONDS = 15.0  # a gateway's consoles count this long after its last refresh
+PRESENCE_GAP = 0.1  # seconds at least between two presence writes: a console flipping its status cannot flood Redis
 MAX_OUTBOX = 10_000  # envelopes waiting for Redis; beyond, the oldest are dropped
 BATCH = 200  # envelopes per pipelined PUBLISH round trip
 FIRST_RETRY, MAX_RETRY = 0.5, 30.0  # seconds between subscribe attempts while Redis fails
@@ -234,6 +235,7 @@ class Fanout:
                 if told is not None:
                     self.publish("presence")
                 told = mine
+            await asyncio.sleep(PRESENCE_GAP)
             # Not wait_for: on Python 3.10 it can swallow a cancellation that comes as the event is set.
             due = asyncio.ensure_future(self._presence_due.wait())
             try:

@@ -175,3 +175,25 @@ async def test_status_crosses_gateways_and_an_old_gateways_entry_counts_online()
         assert a.hub.presence()["olga"].status == "online"
         stored = json.loads(await client.hget(f"{prefix}presence", b.fanout.id))
         assert stored["agents"] == ["dana"] and stored["away"] == ["dana"], "old gateways still read `agents`"
+
+
+async def test_a_console_flipping_its_status_cannot_flood_redis() -> None:
+    async with scratch_prefix(REDIS_URL) as prefix, running_hubs(1, prefix, REDIS_URL) as (a,), \
+            SocketPairs() as pairs:
+        written = 0
+        script = a.fanout._presence
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal written
+            written += 1
+            return await script(*args, **kwargs)
+
+        a.fanout._presence = counted  # type: ignore[method-assign]
+        dana = AgentConnection(socket=(await pairs.pair())[0], username="dana", name="Dana")
+        a.hub.add_agent(dana)
+        for flip in range(200):  # 200 changes in about half a second
+            a.hub.set_status(dana, "away" if flip % 2 == 0 else "online")
+            await asyncio.sleep(0.0025)
+        await asyncio.sleep(0.3)
+        assert written <= 12, written  # at most one write per PRESENCE_GAP (0.1 s)
+        assert a.hub.presence()["dana"].status == "online"
