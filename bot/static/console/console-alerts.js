@@ -12,15 +12,12 @@
  * the customer wrote: "New message from Tom", because a notification shows on a screen that
  * others may see, above whatever else is open.
  *
- * Unread counts: each queue item says how many lines its customer wrote since the hand-off
- * (customer_lines); this console remembers how many there were when its agent last had the
- * conversation open (localStorage, per agent), and the badge shows the difference.
+ * The unread counts on the queue's cards are console-unread.js.
  */
 'use strict';
 
 (() => {
   const MUTE_KEY = 'caredesk.console.muted';
-  const SEEN_KEY = 'caredesk.console.seen.'; // + username
   const PROMISE_WARNING_MS = 5 * 60 * 1000;
   const CHECK_MS = 20000;
 
@@ -29,7 +26,6 @@
     baseline: true, // the first queue after a hello: what is there already is not news
     known: new Map(), // conversation id -> the queue item last seen
     warned: new Set(), // promises already warned about (id|promised time)
-    seen: {}, // id|waiting_since -> customer lines when last opened
     status: 'online',
     muted: false,
     audio: null,
@@ -47,7 +43,6 @@
   }
 
   const pad2 = (n) => String(n).padStart(2, '0');
-  const seenKey = (item) => `${item.conversation_id}|${item.waiting_since || ''}`;
   const lines = (item) => (Number.isFinite(item.customer_lines) ? Math.max(0, item.customer_lines) : 0);
   const nameOf = (item) => (item.customer_name ? String(item.customer_name).slice(0, 80) : '');
   const unclaimed = (item) => !item.claimed_by && item.status !== 'claimed';
@@ -61,9 +56,9 @@
     return agent ? agent.username : null;
   }
 
-  function storage(kind) {
+  function storage() {
     try {
-      return kind === 'session' ? window.sessionStorage : window.localStorage;
+      return window.localStorage;
     } catch (err) {
       return null;
     }
@@ -174,74 +169,6 @@
     st.baseline = false;
     st.known = new Map(items.map((item) => [String(item.conversation_id), item]));
     checkPromises(quiet);
-    markOpenSeen();
-    renderUnread();
-  }
-
-  // ---------------------------------------------------------------- unread counts
-
-  function loadSeen() {
-    st.seen = {};
-    const store = storage('local');
-    const mine = me();
-    if (!store || !mine) return;
-    try {
-      const saved = JSON.parse(store.getItem(SEEN_KEY + mine) || '{}');
-      if (saved && typeof saved === 'object') st.seen = saved;
-    } catch (err) {
-      st.seen = {};
-    }
-  }
-
-  function saveSeen() {
-    const store = storage('local');
-    const mine = me();
-    if (!store || !mine) return;
-    try {
-      store.setItem(SEEN_KEY + mine, JSON.stringify(st.seen));
-    } catch (err) {
-      // Full or unavailable: the counts still work until the page is reloaded.
-    }
-  }
-
-  /** The open conversation is read; conversations that left the queue are forgotten. */
-  function markOpenSeen() {
-    const open = st.hooks.conversationId();
-    const kept = {};
-    for (const item of st.known.values()) {
-      const key = seenKey(item);
-      if (String(item.conversation_id) === open) kept[key] = lines(item);
-      else if (Number.isFinite(st.seen[key])) kept[key] = st.seen[key];
-    }
-    st.seen = kept;
-    saveSeen();
-  }
-
-  function unreadOf(item) {
-    const seen = st.seen[seenKey(item)];
-    return Math.max(0, lines(item) - (Number.isFinite(seen) ? seen : 0));
-  }
-
-  function renderUnread() {
-    for (const li of document.querySelectorAll('#queue-list > li[data-conversation-id]')) {
-      const item = st.known.get(li.dataset.conversationId);
-      const count = item ? unreadOf(item) : 0;
-      li.dataset.unread = String(count);
-      let badge = li.querySelector('.badge-unread');
-      if (!badge) {
-        badge = document.createElement('span');
-        badge.className = 'badge badge-unread';
-        badge.setAttribute('data-testid', 'queue-unread');
-        li.append(badge); // in the card's corner (console-alerts.css), outside the card's own lines
-      }
-      badge.hidden = count === 0;
-      const number = document.createElement('span');
-      number.textContent = String(count);
-      const words = document.createElement('span');
-      words.className = 'visually-hidden';
-      words.textContent = count === 1 ? ' unread message' : ' unread messages';
-      badge.replaceChildren(number, words);
-    }
   }
 
   // ---------------------------------------------------------------- bell and mute
@@ -284,7 +211,7 @@
     st.muted = muted;
     dom.mute.setAttribute('aria-pressed', muted ? 'true' : 'false');
     dom.mute.title = muted ? 'Alerts muted: click to hear them again' : 'Mute alerts';
-    const store = storage('local');
+    const store = storage();
     try {
       if (store) store.setItem(MUTE_KEY, muted ? '1' : '0');
     } catch (err) {
@@ -298,14 +225,10 @@
     if (frame.type === 'hello') {
       st.baseline = true;
       st.status = frame.status === 'away' ? 'away' : 'online';
-      loadSeen();
     } else if (frame.type === 'status') {
       st.status = frame.status === 'away' ? 'away' : 'online';
     } else if (frame.type === 'queue') {
       onQueue();
-    } else if (frame.type === 'conversation') {
-      markOpenSeen();
-      renderUnread();
     }
   }
 
@@ -316,7 +239,7 @@
     dom.mute = document.getElementById('notify-mute');
     dom.live = document.getElementById('alerts-live');
     if (!st.hooks || !dom.bell || !dom.mute || !dom.live) return;
-    const store = storage('local');
+    const store = storage();
     let muted = false;
     try {
       muted = Boolean(store) && store.getItem(MUTE_KEY) === '1';

@@ -1141,8 +1141,9 @@
 
   // ---------------------------------------------------------------- add-ons
 
-  // console-presence.js, console-alerts.js and console-keys.js see every frame after the
-  // console has handled it, and act through these few hooks (never through its DOM state).
+  // The add-ons (console-presence.js, console-alerts.js, console-unread.js, console-keys.js)
+  // see every frame after the console has handled it; they act through these few hooks and
+  // read the page's elements, never the console's private state.
   const addOnListeners = [];
 
   function tellAddOns(frame) {
