@@ -23,6 +23,7 @@ from bot.console import admin_api, canned_api, inbox_api, views
 from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.feed import queue_feed
+from bot.console.presence import presence_feed
 from bot.console.claim_watch import claim_watch
 from bot.console.passwords import PasswordChecker
 from bot.console.summary import SummaryWords
@@ -192,6 +193,7 @@ async def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_fanout)
     app.cleanup_ctx.append(session_sweeper)
     app.cleanup_ctx.append(queue_feed)
+    app.cleanup_ctx.append(presence_feed)
     app.cleanup_ctx.append(claim_watch)
     app.router.add_get("/", shop_page)
     app.router.add_get("/health", health)

@@ -8,8 +8,8 @@ bounded outbox that a task sends in pipelined batches, so a slow or lost Redis n
 a customer's reply on this gateway. Lost frames are not lost messages: every line is in the
 transcript, and a widget or console that reconnects reads it again (see `on_resync`).
 
-Presence is one Redis hash: each gateway writes the usernames of its open consoles with a
-deadline PRESENCE_SECONDS ahead (by Redis's clock), refreshes it every third of that and at
+Presence is one Redis hash: each gateway writes the agents of its open consoles (usernames,
+names and who is away: bot/presence.py) with a deadline PRESENCE_SECONDS ahead (by Redis's clock), refreshes it every third of that and at
 once when a console opens or closes, and reads the others' in the same script. A killed
 gateway's agents count until their deadline passes.
 
@@ -30,22 +30,28 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bot import presence
+from bot.presence import Seen
+
 logger = logging.getLogger(__name__)
 PRESENCE_SECONDS = 15.0  # a gateway's consoles count this long after its last refresh
+PRESENCE_GAP = 0.1  # seconds at least between two presence writes: a console flipping its status cannot flood Redis
 MAX_OUTBOX = 10_000  # envelopes waiting for Redis; beyond, the oldest are dropped
 BATCH = 200  # envelopes per pipelined PUBLISH round trip
 FIRST_RETRY, MAX_RETRY = 0.5, 30.0  # seconds between subscribe attempts while Redis fails
 
 # KEYS[1]: the presence hash. ARGV: this gateway's field, its deadline in ms from now, then its
-# usernames. Returns the other live gateways' usernames (with repeats).
+# entry as JSON (bot/presence.py; "" when no console is open here). Returns the other live
+# gateways' entries, as stored. Gateways written before presence statuses stored only `agents`
+# and read only that: the entry keeps it.
 PRESENCE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
-local mine = {}
-for i = 3, #ARGV do mine[#mine + 1] = ARGV[i] end
-if #mine > 0 then
-  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({until_ms = now + ttl, agents = mine}))
+if ARGV[3] ~= '' then
+  local mine = cjson.decode(ARGV[3])
+  mine.until_ms = now + ttl
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(mine))
 else
   redis.call('HDEL', KEYS[1], ARGV[1])
 end
@@ -57,7 +63,7 @@ for i = 1, #all, 2 do
     if entry.until_ms < now then
       redis.call('HDEL', KEYS[1], all[i])
     else
-      for _, name in ipairs(entry.agents) do others[#others + 1] = name end
+      others[#others + 1] = all[i + 1]
     end
   end
 end
@@ -90,7 +96,11 @@ class Fanout:
         self._outbox: asyncio.Queue[bytes] = asyncio.Queue(MAX_OUTBOX)
         self._dropped = 0
         self._local_agents: Callable[[], set[str]] = set
-        self._remote: list[str] = []
+        # What this gateway's consoles say (the Hub sets it when attached); without it, every
+        # local agent is online.
+        self.local_presence: Callable[[], dict[str, Seen]] | None = None
+        self.on_presence: Callable[[], None] | None = None  # the other gateways' agents changed
+        self._remote: dict[str, Seen] = {}
         self._remote_until = 0.0  # monotonic: the remote agents read are trusted until then
         self._presence_due = asyncio.Event()
         self._stopped = False
@@ -112,7 +122,11 @@ class Fanout:
 
     def remote_agents(self) -> list[str]:
         """Usernames with a console open on another gateway (as last read from Redis)."""
-        return self._remote if time.monotonic() < self._remote_until else []
+        return sorted(self.remote_presence())
+
+    def remote_presence(self) -> dict[str, Seen]:
+        """The agents with a console open on another gateway, online or away (as last read)."""
+        return self._remote if time.monotonic() < self._remote_until else {}
 
     def presence_changed(self) -> None:
         """A console opened or closed here: write presence now, and tell the others."""
@@ -201,21 +215,27 @@ class Fanout:
             except Exception:
                 logger.exception("fan-out: could not refresh after the outage")
 
+    def _mine(self) -> dict[str, Seen]:
+        if self.local_presence is not None:
+            return self.local_presence()
+        return {username: Seen(username, presence.ONLINE) for username in self._local_agents()}
+
     async def _keep_presence(self) -> None:
-        told: set[str] | None = None
+        told: dict[str, Seen] | None = None
         while not self._stopped:
-            mine = sorted(self._local_agents())
+            mine = self._mine()
             try:
-                others = await self._presence(keys=[self._presence_key],
-                                              args=[self.id, int(self._presence_seconds * 1000), *mine])
-                self._remote = [o.decode() if isinstance(o, bytes) else str(o) for o in others]
-                self._remote_until = time.monotonic() + self._presence_seconds
+                others = await self._presence(keys=[self._presence_key], args=[
+                    self.id, int(self._presence_seconds * 1000),
+                    json.dumps(presence.entry(mine), separators=(",", ":")) if mine else ""])
+                self._read_others(others)
             except Exception as error:
                 logger.info("fan-out: presence not written (%s)", type(error).__name__)
-            if told != set(mine):
+            if told != mine:
                 if told is not None:
                     self.publish("presence")
-                told = set(mine)
+                told = mine
+            await asyncio.sleep(PRESENCE_GAP)
             # Not wait_for: on Python 3.10 it can swallow a cancellation that comes as the event is set.
             due = asyncio.ensure_future(self._presence_due.wait())
             try:
@@ -223,6 +243,19 @@ class Fanout:
             finally:
                 due.cancel()
             self._presence_due.clear()
+
+    def _read_others(self, others: list[Any]) -> None:
+        views = []
+        for raw in others:
+            try:
+                views.append(presence.read_entry(json.loads(raw)))
+            except ValueError:
+                logger.info("fan-out: a presence entry that is not JSON was skipped")
+        before = self.remote_presence()
+        self._remote = presence.merged(*views)
+        self._remote_until = time.monotonic() + self._presence_seconds
+        if self._remote != before and self.on_presence is not None:
+            self.on_presence()
 
     async def forget_presence(self) -> None:
         """A stopping gateway's consoles stop counting at once (a killed one's when they expire)."""

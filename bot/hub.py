@@ -5,7 +5,7 @@ frame any more is dropped from the hub, and its handler carries on with what it 
 With several gateways (a Fanout attached, bot/fanout.py) each frame is also published for the
 others, which deliver it to their own sockets only (`receive`); a channel such as Telegram is
 delivered by the gateway the frame started on, once. `agents_online` counts every gateway's
-consoles."""
+online agents (bot/presence.py: a console may say its agent is away)."""
 from __future__ import annotations
 
 import asyncio
@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
+
+from bot import presence
+from bot.presence import Seen
 
 if TYPE_CHECKING:
     from bot.fanout import Fanout
@@ -31,6 +34,8 @@ class AgentConnection:
     role: str = "agent"
     session_key: str | None = None  # the console login this socket was opened with
     address: str | None = None
+    status: str = presence.ONLINE  # online or away (bot/presence.py); only Hub.set_status changes it
+    greeted: bool = False  # its hello and first frames are sent: feeds may follow
 
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -91,10 +96,28 @@ class Hub:
         self._running: set[asyncio.Task[None]] = set()
         self._fanout: Fanout | None = None
         self._remote_turn: list[Callable[[str], None]] = []
+        self._presence_listeners: list[Callable[[], None]] = []
 
     def attach(self, fanout: Fanout | None) -> None:
         """Share frames and presence with the other gateways through `fanout` (None: stop)."""
         self._fanout = fanout
+        if fanout is not None:
+            fanout.local_presence = self.local_presence
+            fanout.on_presence = self._tell_presence
+
+    def on_presence(self, listener: Callable[[], None]) -> None:
+        """`listener()` runs (and must return at once) whenever who is online or away may have
+        changed, here or on another gateway."""
+        self._presence_listeners.append(listener)
+
+    def _tell_presence(self) -> None:
+        for listener in self._presence_listeners:
+            listener()
+
+    def _presence_changed(self) -> None:
+        if self._fanout is not None:
+            self._fanout.presence_changed()
+        self._tell_presence()
 
     def on_remote_turn(self, forget: Callable[[str], None]) -> None:
         """`forget(conversation_id)` runs before a frame another gateway sent to that
@@ -135,13 +158,19 @@ class Hub:
 
     def add_agent(self, connection: AgentConnection) -> None:
         self._agents.add(connection)
-        if self._fanout is not None:
-            self._fanout.presence_changed()
+        self._presence_changed()
 
     def remove_agent(self, connection: AgentConnection) -> None:
-        self._agents.discard(connection)
-        if self._fanout is not None:
-            self._fanout.presence_changed()
+        self._agents.discard(connection)  # (a dead socket may have been dropped already)
+        self._presence_changed()
+
+    def set_status(self, connection: AgentConnection, status: str) -> None:
+        """This console's agent is online or away (ValueError for anything else)."""
+        if status not in presence.STATUSES:
+            raise ValueError(status)
+        if connection.status != status:
+            connection.status = status
+            self._presence_changed()
 
     def has_customer(self, conversation_id: str) -> bool:
         """Whether a widget of this conversation is open on this gateway (others may have one too)."""
@@ -151,12 +180,29 @@ class Hub:
         """Usernames with a console open on this gateway."""
         return {a.username for a in self._agents}
 
+    def local_presence(self) -> dict[str, Seen]:
+        """The agents with a console open on this gateway, online or away."""
+        return presence.of_connections(self._agents)
+
+    def presence(self) -> dict[str, Seen]:
+        """The agents with a console open on any gateway, online or away."""
+        remote = self._fanout.remote_presence() if self._fanout is not None else {}
+        return presence.merged(self.local_presence(), remote)
+
     def agents_online(self) -> int:
-        """Agents with a console open, on any gateway."""
-        names = self.local_agents()
-        if self._fanout is not None:
-            names.update(self._fanout.remote_agents())
-        return len(names)
+        """Agents with a console open and "online", on any gateway: the ones a waiting
+        customer may count on (bot/no_agent.py)."""
+        return presence.online_count(self.presence())
+
+    def consoles_open(self) -> bool:
+        """Whether any console is open, away or not, on any gateway (they all get the queue)."""
+        return bool(self._agents) or (self._fanout is not None and bool(self._fanout.remote_presence()))
+
+    async def to_local_agents(self, frame: dict[str, Any], which: Callable[[AgentConnection], bool]) -> None:
+        """The consoles on this gateway that `which` picks (each gateway tells its own)."""
+        for agent in list(self._agents):
+            if which(agent) and not await self.send(agent.socket, frame):
+                self._agents.discard(agent)
 
     async def to_customer(self, conversation_id: str, frame: dict[str, Any], *, channels: bool = True) -> None:
         """The customer's sockets on every gateway and (unless `channels` is False: the caller

@@ -65,7 +65,7 @@ class Desk:
         while True:
             await self._queue_changed.wait()
             self._queue_changed.clear()
-            if not self.hub.agents_online():
+            if not self.hub.consoles_open():
                 continue
             try:
                 await self.hub.to_agents({"type": "queue", "items": await self.queue()})

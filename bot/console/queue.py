@@ -18,6 +18,7 @@ def _iso(moment: dt.datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+OPEN = ("waiting", "claimed")  # the hand-offs the queue lists
 # The parts of a stored summary the queue card reads (bot/console/summary.py).
 CARD_PARTS = ("slots", "intent", "recent_intents", "customer_tier")
 
@@ -47,6 +48,18 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
         .correlate(Handoff)
         .scalar_subquery()
     )
+    # What the customer wrote since the hand-off: each console counts the lines its agent has
+    # not seen from it (unread badges, "new message" notifications). One grouped count for the
+    # whole queue, joined once (a count per row cost a third more at 500 open conversations).
+    since = aliased(Handoff)
+    lines_since = (
+        select(Message.conversation_id, func.count(Message.id).label("n"))
+        .join(since, and_(since.conversation_id == Message.conversation_id, since.status.in_(OPEN),
+                          Message.created_at >= since.created_at))
+        .where(Message.sender == "customer")
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
     rows = (
         await session.execute(
             select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
@@ -54,14 +67,16 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
                    Handoff.claimed_by, Ticket.number.label("ticket_number"),
                    # Only the parts the card reads, not the customer's recent lines.
                    *(Handoff.summary[part].label(f"summary_{part}") for part in CARD_PARTS),
-                   latest_line.label("preview"),
+                   latest_line.label("preview"), lines_since.c.n.label("customer_lines"),
+                   Handoff.agent_username.label("claimed_username"),
                    func.coalesce(ticket_owner.name, order_owner.name).label("customer_name"),
                    func.coalesce(ticket_owner.tier, order_owner.tier).label("customer_tier"))
             .outerjoin(Ticket, Ticket.id == Handoff.ticket_id)
+            .outerjoin(lines_since, lines_since.c.conversation_id == Handoff.conversation_id)
             .outerjoin(ticket_owner, ticket_owner.id == Ticket.customer_id)
             .outerjoin(Order, _verified_order())
             .outerjoin(order_owner, order_owner.id == Order.customer_id)
-            .where(Handoff.status.in_(("waiting", "claimed")))
+            .where(Handoff.status.in_(OPEN))
             .order_by(Handoff.priority_score.desc(), Handoff.created_at, Handoff.id)
         )
     ).all()
@@ -83,6 +98,8 @@ def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, An
         "overdue": row.status == "waiting" and row.promised_response_at < now,
         "status": row.status,
         "claimed_by": row.claimed_by,
+        "claimed_username": row.claimed_username,
+        "customer_lines": row.customer_lines or 0,
         "ticket_number": row.ticket_number,
         "preview": row.preview or "",
         "customer_name": row.customer_name or learnt_name,

@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # the same on any chat, including taking over a chat another agent claimed
     "work_any": frozenset({"admin", "lead"}),
     "reports": frozenset({"admin", "lead"}),
+    # see which agents are online or away (every console sets its own status)
+    "presence": frozenset({"admin", "lead"}),
     # add, change and delete canned replies (every agent who replies may search them)
     "canned_manage": frozenset({"admin", "lead"}),
     "agents": frozenset({"admin"}),

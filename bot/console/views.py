@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from bot.app_keys import DESK, HUB, LIMITER, PASSWORDS, SESSIONS, SETTINGS
-from bot.console import audit, auth
+from bot.console import audit, auth, presence
 from bot.console.desk import DeskError
 from bot.console.guard import current_agent, page_for
 from bot.console.passwords import Busy
@@ -136,8 +136,11 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     try:
         await hub.send(socket, {"type": "hello", "agent": {"username": agent.username, "name": agent.name,
                                                             "role": agent.role},
-                                "permissions": permissions_of(agent.role)})
+                                "permissions": permissions_of(agent.role), "status": connection.status})
         await hub.send(socket, {"type": "queue", "items": await desk.queue()})
+        connection.greeted = True
+        if presence.sees_presence(connection):
+            await hub.send(socket, presence.agents_frame(hub))
         async for frame in every_frame(socket):
             if frame.type != WSMsgType.TEXT:
                 continue
@@ -169,7 +172,10 @@ async def _handle(desk, connection: AgentConnection, raw: str) -> None:  # type:
             await desk.resolve(connection, conversation_id)
         elif kind == "hand_back":
             await desk.resolve(connection, conversation_id, resolve=False)
-    except DeskError as error:
+        elif kind == "status":
+            presence.set_status(desk.hub, connection, data)
+            await desk.hub.send(connection.socket, {"type": "status", "status": connection.status})
+    except (DeskError, presence.StatusRefused) as error:
         await desk.hub.send(connection.socket, {"type": "error", "text": str(error)})
     except (ValueError, AttributeError):
         await desk.hub.send(connection.socket, {"type": "error", "text": "That request was not understood."})

@@ -381,6 +381,7 @@
         break;
       default: break;
     }
+    tellAddOns(frame);
   }
 
   /** A claimed chat went back to the queue unanswered: the leads are told, and so is its agent. */
@@ -1138,6 +1139,37 @@
     }
   }
 
+  // ---------------------------------------------------------------- add-ons
+
+  // The add-ons (console-presence.js, console-alerts.js, console-unread.js, console-keys.js)
+  // see every frame after the console has handled it; they act through these few hooks and
+  // read the page's elements, never the console's private state.
+  const addOnListeners = [];
+
+  function tellAddOns(frame) {
+    for (const listener of addOnListeners) {
+      try {
+        listener(frame);
+      } catch (err) {
+        // One add-on's fault must not stop the console or the others.
+      }
+    }
+  }
+
+  function addOnHooks() {
+    return Object.freeze({
+      conversationId: () => state.currentId,
+      onFrame: (listener) => { addOnListeners.push(listener); },
+      send: (frame) => sendOrWarn(frame),
+      agent: () => (state.agent ? { ...state.agent } : null),
+      can: (permission) => can(permission),
+      queue: () => state.queue.slice(),
+      open: (id) => requestOpen(String(id)),
+      claim: () => claimCurrent(),
+      resolve: () => resolveCurrent(),
+    });
+  }
+
   // ---------------------------------------------------------------- start
 
   function collectDom() {
@@ -1255,8 +1287,8 @@
       summaryPref = null;
     }
     setSummaryOpen(summaryPref !== 'closed');
-    // For canned-picker.js: the conversation whose placeholders the gateway fills.
-    window.CareDeskConsole = Object.freeze({ conversationId: () => state.currentId });
+    // For canned-picker.js (the conversation whose placeholders the gateway fills) and the add-ons.
+    window.CareDeskConsole = addOnHooks();
     setInterval(tick, TICK_MS);
     setConnection('connecting', 'Connecting…');
     connect();
