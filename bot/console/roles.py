@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work": frozenset({"admin", "lead", "agent"}),
     # the same on any chat, including taking over a chat another agent claimed
     "work_any": frozenset({"admin", "lead"}),
+    # give any waiting or claimed chat, or any ticket, to an agent or a team (an agent may
+    # only pass on their own: to a team or back to the queue; bot/console/assign.py)
+    "assign": frozenset({"admin", "lead"}),
     "reports": frozenset({"admin", "lead"}),
     # add, change and delete canned replies (every agent who replies may search them)
     "canned_manage": frozenset({"admin", "lead"}),
