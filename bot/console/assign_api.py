@@ -21,6 +21,9 @@ TEAM_ID = re.compile(r"[0-9]{1,12}")
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
+    """A JSON object, sent as JSON: what a plain HTML form on another page cannot send."""
+    if request.content_type != "application/json":
+        raise json_error(web.HTTPUnsupportedMediaType, "send a JSON object (Content-Type: application/json)")
     try:
         body = await request.json()
     except ValueError:
