@@ -15,6 +15,8 @@ from bot.console import agents, assign, audit, teams
 from bot.console.auto_assign import available_agents
 from bot.console.guard import AGENT, json_error, requires
 from bot.console.inbox_api import CONVERSATION_ID, NUMBER, USERNAME
+from bot.console.roles import can
+from bot.console.tickets import ticket_detail
 from bot.text_input import clean, has_forbidden
 
 TEAM_ID = re.compile(r"[0-9]{1,12}")
@@ -61,7 +63,7 @@ async def assign_choices(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         found = await assign.choices(session, online)
         me = await agents.find(session, request[AGENT].username)
-        found["me"] = {"username": me.username, "team_id": me.team_id}
+        found["me"] = {"username": me.username, "team_id": me.team_id, "assign": can(me, "assign")}
     return web.json_response(found)
 
 
@@ -85,7 +87,7 @@ async def assign_conversation(request: web.Request) -> web.Response:
 
 @requires("work")
 async def assign_ticket(request: web.Request) -> web.Response:
-    """POST /api/inbox/tickets/{number}/assign {"agent", "team_id", "note"}"""
+    """POST /api/inbox/tickets/{number}/assign {"agent", "team_id", "note"}: the ticket as GET shows it."""
     number = request.match_info["number"]
     if not NUMBER.fullmatch(number):
         raise json_error(web.HTTPNotFound, "no such ticket")
@@ -97,7 +99,8 @@ async def assign_ticket(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "no such ticket") from None
     except assign.DeskError as error:
         raise _refused(error) from None
-    return web.json_response({"number": number, "agent": target.agent, "team_id": target.team_id})
+    async with request.app[SESSIONS]() as session:
+        return web.json_response(await ticket_detail(session, number))
 
 
 def _team_error(error: agents.AgentError) -> web.HTTPException:

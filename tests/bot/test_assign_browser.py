@@ -77,3 +77,46 @@ async def test_a_lead_assigns_a_queued_chat_to_bea_who_replies(browser: Browser,
         assert (await session.scalars(select(Note.text).where(Note.conversation_id == "ab_chat"))).all() == [
             "Refund question, she knows the order"]
     assert errors == []
+
+
+async def test_an_admin_makes_a_team_and_a_lead_assigns_a_ticket_in_the_inbox(browser: Browser, site: str,  # noqa: F811
+                                                                             sessions) -> None:
+    await desk_people(sessions)
+    from tests.bot.assign_data import a_ticket
+    from tests.bot.conftest import add_agent
+
+    await add_agent(sessions, "ada", "Ada", role="admin")
+    await a_ticket(sessions, "mail-77", number="CD-900077")
+    admin = await _signed_in(browser, site, "ada")
+    errors: list[str] = []
+    admin.on("pageerror", lambda e: errors.append(str(e)))
+    await admin.goto(site + "/console/agents")
+    await admin.get_by_test_id("team-add-name").fill("Billing")
+    await admin.get_by_test_id("team-add-submit").click()
+    await expect(admin.get_by_test_id("team-row")).to_contain_text("Billing")
+    bea_row = admin.locator('[data-testid="agent-row"][data-username="bea"]')
+    await bea_row.get_by_test_id("agent-team").select_option(label="Billing")
+    await expect(admin.get_by_test_id("agents-status")).to_have_text("bea is in Billing.")
+    await expect(admin.get_by_test_id("team-row")).to_contain_text("1 agent")
+    await shot(admin, "agents-teams")
+
+    lead = await _signed_in(browser, site, "dana")
+    lead.on("pageerror", lambda e: errors.append(str(e)))
+    await lead.goto(site + "/console/inbox")
+    await lead.get_by_test_id("tab-tickets").click()
+    await lead.locator('[data-testid="ticket-row"][data-number="CD-900077"]').get_by_test_id("ticket-button").click()
+    await expect(lead.get_by_test_id("ticket-title")).to_contain_text("CD-900077")
+    await expect(lead.get_by_test_id("ticket-assign-to").locator('option[value="agent:bea"]')).to_have_count(1)
+    await lead.get_by_test_id("ticket-assign-to").select_option("agent:bea")
+    await lead.get_by_test_id("ticket-assign").click()
+    await expect(lead.get_by_test_id("ticket-assignee")).to_have_text("bea")
+    await expect(lead.get_by_test_id("ticket-history")).to_contain_text("to Bea")
+    await shot(lead, "inbox-ticket-assigned")
+
+    bea = await _signed_in(browser, site, "bea")
+    bea.on("pageerror", lambda e: errors.append(str(e)))
+    await bea.goto(site + "/console/inbox")
+    await bea.get_by_test_id("tab-mine").click()
+    await expect(bea.get_by_test_id("inbox-row")).to_have_count(1)
+    await expect(bea.get_by_test_id("inbox-row").first).to_have_attribute("data-conversation", "mail-77")
+    assert errors == []
