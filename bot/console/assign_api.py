@@ -14,12 +14,21 @@ from bot.app_keys import DESK, FANOUT, HUB, SESSIONS
 from bot.console import agents, assign, audit, teams
 from bot.console.auto_assign import available_agents
 from bot.console.guard import AGENT, json_error, requires
-from bot.console.inbox_api import CONVERSATION_ID, NUMBER, USERNAME
+from bot.console.inbox_api import CONVERSATION_ID, MAX_ID, NUMBER, USERNAME
 from bot.console.roles import can
 from bot.console.tickets import ticket_detail
 from bot.text_input import clean, has_forbidden
 
-TEAM_ID = re.compile(r"[0-9]{1,12}")
+TEAM_ID = re.compile(r"[0-9]{1,10}")
+
+
+def _team_id(value: Any) -> int | None:
+    """A team's id as a client sent it: a whole number in the ids' range, or null."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
+        raise json_error(web.HTTPBadRequest, "'team_id' must be a team's id or null")
+    return value
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -37,12 +46,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _target(body: dict[str, Any]) -> tuple[assign.Target, Any]:
     """`agent` (a username) and/or `team_id` (a whole number), either may be null; and `note`."""
-    agent, team_id, note = body.get("agent"), body.get("team_id"), body.get("note")
+    agent, team_id, note = body.get("agent"), _team_id(body.get("team_id")), body.get("note")
     if agent is not None and (not isinstance(agent, str) or not USERNAME.fullmatch(agent)):
         raise json_error(web.HTTPBadRequest, "'agent' must be an agent's username or null")
-    if team_id is not None and (isinstance(team_id, bool) or not isinstance(team_id, int)
-                                or not 0 < team_id < 10**12):
-        raise json_error(web.HTTPBadRequest, "'team_id' must be a team's id or null")
     if note is not None:
         if not isinstance(note, str) or has_forbidden(note):
             raise json_error(web.HTTPBadRequest, "'note' must be text")
@@ -133,7 +139,7 @@ async def add_team(request: web.Request) -> web.Response:
 async def remove_team(request: web.Request) -> web.Response:
     """DELETE /api/teams/{id}: its agents, chats and tickets keep going, in no team."""
     raw = request.match_info["id"]
-    if not TEAM_ID.fullmatch(raw):
+    if not TEAM_ID.fullmatch(raw) or int(raw) > MAX_ID:
         raise json_error(web.HTTPNotFound, "there is no such team")
     try:
         async with request.app[SESSIONS].begin() as session:
@@ -147,9 +153,7 @@ async def remove_team(request: web.Request) -> web.Response:
 @requires("agents")
 async def set_agent_team(request: web.Request) -> web.Response:
     """PUT /api/agents/{username}/team {"team_id": id or null}"""
-    team_id = (await _body(request)).get("team_id")
-    if team_id is not None and (isinstance(team_id, bool) or not isinstance(team_id, int)):
-        raise json_error(web.HTTPBadRequest, "'team_id' must be a team's id or null")
+    team_id = _team_id((await _body(request)).get("team_id"))
     try:
         async with request.app[SESSIONS].begin() as session:
             agent = await agents.find(session, request.match_info["username"])

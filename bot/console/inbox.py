@@ -109,7 +109,8 @@ def _view(view: str, agent: str, last_sender: Any) -> ColumnElement[bool] | None
         return or_(Conversation.agent_username == agent,
                    and_(Ticket.assignee_username == agent, Conversation.agent_username.is_(None)))
     if view == "unassigned":
-        return or_(mode == "queued", and_(ticket_open, Conversation.agent_username.is_(None)))
+        return or_(mode == "queued", and_(ticket_open, Conversation.agent_username.is_(None),
+                                          Ticket.assignee_username.is_(None)))
     if view == "open":
         return or_(mode.in_(LIVE_MODES), ticket_open)
     if view == "waiting":

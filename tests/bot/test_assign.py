@@ -119,6 +119,8 @@ async def test_a_ticket_without_a_live_chat_goes_to_an_agent_and_shows_in_their_
     assert [(e.kind, e.actor, e.note) for e in events] == [("assigned", "agent:dana", "to Bea")]
     detail = await (await gateway.get("/api/inbox/tickets/CD-900001")).json()
     assert (detail["assignee"], detail["team_id"], detail["handled_by"]) == ("bea", billing, "bea")
+    unassigned = await (await gateway.get("/api/inbox?view=unassigned")).json()
+    assert "mail-1" not in [i["conversation_id"] for i in unassigned["items"]]
     await gateway.post("/console/logout", headers=JSON)
     await log_in(gateway, "bea")
     mine = await (await gateway.get("/api/inbox?view=mine")).json()

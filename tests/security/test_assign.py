@@ -81,7 +81,7 @@ async def test_unknown_agents_teams_and_bad_fields_are_refused(gateway, sessions
     dana = await sign_in("dana")
     refused = [
         {"agent": "nobody"}, {"agent": "tom"},  # no such agent; a trainer takes no chats
-        {"team_id": 999999}, {"team_id": "1"}, {"team_id": True}, {"agent": ["bea"]}, {"agent": "bea\x00"},
+        {"team_id": 999999}, {"team_id": 2**31}, {"team_id": "1"}, {"team_id": True}, {"agent": ["bea"]}, {"agent": "bea\x00"},
         {"agent": "bea", "note": "x" * (MAX_NOTE + 1)}, {"agent": "bea", "note": 5}, {"agent": "a" * 65},
     ]
     for body in refused:
@@ -121,4 +121,47 @@ async def test_team_names_are_checked_and_kept_as_text(gateway, sessions, sign_i
     async with sessions() as session:
         assert (await session.scalars(select(Team.name))).all() == ["Returns & Refunds"]
     assert (await ada.put("/api/agents/bea/team", json={"team_id": 123456})).status == 404
+    assert (await ada.put("/api/agents/bea/team", json={"team_id": 2**31})).status == 400, "no PostgreSQL integer"
+    assert (await ada.delete(f"/api/teams/{2**31}")).status == 404
     assert (await ada.delete("/api/teams/abc")).status == 404
+
+
+async def test_hostile_requests_to_assignment_never_answer_5xx(gateway, sessions, sign_in) -> None:
+    """The assignment and team operations of bot/openapi.json, driven with hostile values (fixed seed)."""
+    import asyncio
+
+    from hypothesis import given, settings
+    from yarl import URL
+
+    from tests.security.fuzzing import FUZZ, api_requests, on_loop
+    from tests.security.test_fuzz import assert_clear
+
+    await desk_people(sessions)
+    await team(sessions, "Billing", "bea")
+    await waiting_chat(sessions, "web-3f2a")
+    await a_ticket(sessions, "mail-f", number="CD-100001")
+    from tests.bot.conftest import add_agent, log_in
+
+    await add_agent(sessions, "ada", "Ada", role="admin")
+    await log_in(gateway, "ada")
+    run = on_loop(asyncio.get_running_loop())
+    seen: dict[int, int] = {}
+
+    async def call(method: str, url: str, body: str | None) -> tuple[int, str, bytes]:
+        headers = {"Content-Type": "application/json", "Origin": ORIGIN} if body is not None else {}
+        async with gateway.session.request(method, gateway.make_url("").join(URL(url, encoded=True)),
+                                           data=None if body is None else body.encode("utf-8", "surrogatepass"),
+                                           headers=headers) as response:
+            return response.status, response.content_type, await response.read()
+
+    @settings(FUZZ, max_examples=120)
+    @given(api_requests().filter(lambda request: request[1].startswith(("/api/assign", "/api/teams"))
+                                 or request[1].endswith("/assign")))
+    def prop(request: tuple[str, str, str | None]) -> None:
+        status, content_type, body = run(call(*request))
+        seen[status] = seen.get(status, 0) + 1
+        assert_clear(status, content_type, body, f"{request[0]} {request[1]}")
+        assert content_type == "application/json", request
+
+    await asyncio.to_thread(prop)
+    assert seen.get(200) and seen.get(400) and seen.get(404), seen
