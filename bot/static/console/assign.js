@@ -13,6 +13,7 @@
   const dom = {};
   let choices = { agents: [], teams: [], me: null };
   let loaded = null; // the promise of the latest /api/assign/choices
+  let shownFor = null; // the conversation the panel was opened for
 
   function consoleApi() {
     return window.CareDeskConsole || null;
@@ -104,7 +105,7 @@
     const conv = api ? api.conversation() : null;
     const allowed = mayAssign(conv);
     dom.assignButton.hidden = !allowed;
-    if (!allowed) closePanel();
+    if (!allowed || !conv || String(conv.conversation_id) !== shownFor) closePanel();
   }
 
   async function openPanel() {
@@ -115,12 +116,14 @@
     renderTargets(conv);
     dom.assignNote.value = '';
     dom.assignNote.required = conv.mode === 'agent';
+    shownFor = String(conv.conversation_id);
     dom.assignPanel.hidden = false;
     dom.assignButton.setAttribute('aria-expanded', 'true');
     dom.assignTo.focus();
   }
 
   function closePanel() {
+    shownFor = null;
     dom.assignPanel.hidden = true;
     dom.assignButton.setAttribute('aria-expanded', 'false');
   }
