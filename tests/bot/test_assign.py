@@ -247,3 +247,33 @@ async def test_two_gateways_auto_assigning_at_once_keep_the_cap(sessions, databa
     results = await asyncio.gather(three.offer("pg3"), four.offer("pg3"))
     assert sorted(results) == [False, True], "the same hand-off is given once"
     assert [e[0] for e in (await rows(sessions, "pg3"))["events"]] == ["handed_over", "assigned"]
+
+
+async def test_with_auto_assignment_on_a_new_hand_off_goes_to_the_agent_whose_console_is_open(
+        sessions, database_url, make_settings, domain) -> None:
+    """End to end: Rasa cannot be reached (port 9), so the customer's first line is handed
+    over; Bea has a console open, so it is hers at once, and the customer is told."""
+    from tests.bot.test_webchat import frames_until, system_text
+
+    await desk_people(sessions)
+    settings = dataclasses.replace(make_settings(database_url), auto_assign=True, max_open_chats=2)
+    client = await start_client(settings)
+    try:
+        await log_in(client, "bea")
+        console = await client.ws_connect("/ws/console", headers=JSON)
+        chat = await client.ws_connect("/ws/chat", headers=JSON)
+        conversation_id = (await chat.receive_json())["conversation_id"]
+        await chat.send_json({"type": "message", "text": "my parcel never came", "client_id": "m1"})
+        joined = domain["responses"]["utter_gateway_agent_joined"][0]["text"].replace("{agent_name}", "Bea")
+        frames = await frames_until(chat, lambda f: system_text(f) == joined)
+        assert any(f["type"] == "agent_joined" and f["agent_name"] == "Bea" for f in frames)
+        seen = await frames_until(console, lambda f: f["type"] == "assigned")
+        assert (seen[-1]["conversation_id"], seen[-1]["agent_username"], seen[-1]["by"]) == (
+            conversation_id, "bea", None)
+        found = await rows(sessions, conversation_id)
+        assert (found["mode"], found["agent"], found["handoff"][:2]) == ("agent", "bea", ("claimed", "bea"))
+        assert [e[:2] for e in found["events"]] == [("bot_unavailable", "gateway"), ("assigned", "gateway")]
+        await chat.close()
+        await console.close()
+    finally:
+        await client.close()

@@ -164,9 +164,13 @@
     if (frame.type === 'assigned' && api) {
       const me = api.agent();
       if (me && frame.agent_username === me.username) {
-        const by = frame.by ? `${frame.by} assigned` : 'You were given';
-        api.notice(`${by} a conversation to you: it is open now.`, 'info');
-        api.open(String(frame.conversation_id));
+        // Open it unless the agent is in the middle of a live chat: then it waits in their queue.
+        const current = api.conversation();
+        const busy = current && LIVE.indexOf(current.mode) !== -1
+          && String(current.conversation_id) !== String(frame.conversation_id);
+        const by = frame.by ? `${frame.by} assigned a conversation to you` : 'A conversation was assigned to you';
+        api.notice(busy ? `${by}: it is in your queue, claimed by you.` : `${by}: it is open now.`, 'info');
+        if (!busy) api.open(String(frame.conversation_id));
       }
       if (!dom.assignPanel.hidden) return;
       loadChoices();
