@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from caredesk.company import Company
 from caredesk.db import repository
 from caredesk.db.models import Handoff, Ticket
-from caredesk.triage import describe_deadline
+from caredesk.triage import FOLLOW_UP_SEVERITY, describe_deadline
 from bot.texts import Texts
 
 
@@ -33,7 +33,8 @@ async def notice(session: AsyncSession, handoff: Handoff, *, texts: Texts,
 
 async def follow_up_ticket(session: AsyncSession, handoff: Handoff, *, contact: str, contact_kind: str) -> Ticket:
     """A ticket for a hand-off that has none, so the request is not lost when the chat ends:
-    what the customer said, the hand-off's priority and promise; linked to the hand-off."""
+    what the customer said, the hand-off's priority and promise; linked to the hand-off. Its
+    severity says it is a follow-up, so the reports do not count it as a complaint."""
     summary = handoff.summary or {}
     recent = "\n".join(summary.get("recent_messages") or []) or "(no messages)"
     ticket = await repository.create_ticket(
@@ -48,7 +49,7 @@ async def follow_up_ticket(session: AsyncSession, handoff: Handoff, *, contact: 
             desired_outcome="other",
             order_number=None,
             sentiment=summary.get("sentiment_min"),
-            severity="formal_complaint",
+            severity=FOLLOW_UP_SEVERITY,  # a request to be answered, not a complaint
             priority=handoff.priority,
             priority_score=handoff.priority_score,
             promised_response_at=handoff.promised_response_at,

@@ -1,6 +1,9 @@
 """Reports for team leads (SERVICE.md, "measuring satisfaction"): how the bot's part and each
 agent's part were rated (apart, so neither hides the other), how many conversations needed a
-person and why, whether the promised reply times were kept, and what customers complain about."""
+person and why, whether the promised reply times were kept, and what customers complain about;
+week-by-week trends, time distributions, each agent's workload and the latest rating comments
+(bot/report_weeks.py, bot/report_times.py), the same tables as CSV (bot/report_csv.py).
+Every figure carries its sample size and a small-sample flag (bot/report_figures.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -14,13 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from caredesk.db.models import Agent, Feedback, Handoff, Message, Ticket, utcnow
 from bot.console.guard import requires
 from bot.app_keys import SESSIONS
+from bot.report_figures import SMALL_SAMPLE, is_complaint, sampled
+from bot.report_times import distributions, workload
+from bot.report_weeks import latest_comments, weekly
 
 GOOD = 4  # CSAT counts the 4s and 5s, the usual definition
 DEFAULT_DAYS, MAX_DAYS = 30, 366
 
 
 def _figures(count: int, total: int, good: int) -> dict[str, Any]:
-    return {"ratings": count, "average": round(total / count, 2), "csat_percent": round(100 * good / count, 1)}
+    return sampled(count, ratings=count, average=round(total / count, 2), csat_percent=round(100 * good / count, 1))
 
 
 def _percent(part: int, whole: int) -> float | None:
@@ -62,9 +68,9 @@ async def escalation(session: AsyncSession, since: dt.datetime) -> dict[str, Any
     handed = await session.scalar(
         select(func.count(distinct(Handoff.conversation_id))).where(Handoff.created_at >= since)
     ) or 0
-    return {"conversations": conversations, "handed_to_a_person": handed,
-            "rate_percent": _percent(handed, conversations),
-            "reasons": dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))}
+    return sampled(conversations, conversations=conversations, handed_to_a_person=handed,
+                   rate_percent=_percent(handed, conversations),
+                   reasons=dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0]))))
 
 
 def _kept(pairs: Iterable[tuple[dt.datetime, dt.datetime | None]], now: dt.datetime) -> dict[str, Any]:
@@ -77,7 +83,7 @@ def _kept(pairs: Iterable[tuple[dt.datetime, dt.datetime | None]], now: dt.datet
         else:
             counts["missed" if promised < now else "open"] += 1
     decided = counts["kept"] + counts["late"] + counts["missed"]
-    return {**counts, "kept_percent": _percent(counts["kept"], decided)}
+    return sampled(decided, **counts, kept_percent=_percent(counts["kept"], decided))
 
 
 async def promises(session: AsyncSession, since: dt.datetime, now: dt.datetime) -> dict[str, Any]:
@@ -93,17 +99,19 @@ async def promises(session: AsyncSession, since: dt.datetime, now: dt.datetime) 
 
 
 async def complaints(session: AsyncSession, since: dt.datetime) -> dict[str, Any]:
-    """Tickets since `since` by category, most frequent first."""
+    """Complaint tickets since `since` by category, most frequent first. The follow-up
+    ticket of a customer who only asked for a person is not a complaint."""
     rows = (await session.execute(
-        select(Ticket.category, func.count()).where(Ticket.created_at >= since).group_by(Ticket.category)
+        select(Ticket.category, func.count()).where(Ticket.created_at >= since, is_complaint())
+        .group_by(Ticket.category)
     )).all()
     total = sum(count for _, count in rows)
     categories = [{"category": category, "tickets": count, "share_percent": _percent(count, total)}
                   for category, count in sorted(rows, key=lambda row: (-row[1], row[0]))]
-    return {"tickets": total, "categories": categories}
+    return sampled(total, tickets=total, categories=categories)
 
 
-def _days(request: web.Request) -> int:
+def period_days(request: web.Request) -> int:
     try:
         days = int(request.query.get("days", DEFAULT_DAYS))
         if not 1 <= days <= MAX_DAYS:
@@ -116,28 +124,40 @@ def _days(request: web.Request) -> int:
 
 @requires("reports")
 async def get_satisfaction(request: web.Request) -> web.Response:
-    days = _days(request)
+    days = period_days(request)
     async with request.app[SESSIONS]() as session:
         report = await satisfaction(session, utcnow() - dt.timedelta(days=days))
     return web.json_response({"days": days, **report})
 
 
+async def full_report(session: AsyncSession, days: int, now: dt.datetime) -> dict[str, Any]:
+    """Everything the Reports page shows, for the last `days` days (the weekly trend always
+    covers the last 8 ISO weeks). The CSV downloads are cut from the same dict."""
+    since = now - dt.timedelta(days=days)
+    return {
+        "days": days, "since": since.isoformat(), "small_sample_under": SMALL_SAMPLE,
+        "satisfaction": await satisfaction(session, since),
+        "escalation": await escalation(session, since),
+        "promises": await promises(session, since, now),
+        "complaints": await complaints(session, since),
+        "weekly": await weekly(session, now),
+        "times": await distributions(session, since),
+        "workload": await workload(session, since),
+        "comments": await latest_comments(session, since),
+    }
+
+
 @requires("reports")
 async def get_reports(request: web.Request) -> web.Response:
-    days = _days(request)
-    now = utcnow()
-    since = now - dt.timedelta(days=days)
+    days = period_days(request)
     async with request.app[SESSIONS]() as session:
-        report = {
-            "days": days, "since": since.isoformat(),
-            "satisfaction": await satisfaction(session, since),
-            "escalation": await escalation(session, since),
-            "promises": await promises(session, since, now),
-            "complaints": await complaints(session, since),
-        }
+        report = await full_report(session, days, utcnow())
     return web.json_response(report)
 
 
 def add_routes(app: web.Application) -> None:
+    from bot import report_csv  # it builds on this module
+
     app.router.add_get("/api/satisfaction", get_satisfaction)
     app.router.add_get("/api/reports", get_reports)
+    report_csv.add_routes(app)

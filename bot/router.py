@@ -276,6 +276,8 @@ class Router:
                 promised_time=describe_deadline(request.promised_response_at, self.clock(), self.company)))
         if notice:
             await self.say(conversation_id, "system", notice)
+        if change.channel == "telegram":  # the widget has a button for it; Telegram a command
+            await self.say(conversation_id, "system", self.texts.say("utter_gateway_telegram_waiting"))
         await self.queue_changed()
         if self.on_handed_over is not None:
             await self.on_handed_over(conversation_id)

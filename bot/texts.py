@@ -36,9 +36,17 @@ class Texts:
 # The widget's own words that change with the conversation's state (domain.yml,
 # utter_gateway_widget_*): sent in the hello, so trainers edit them where every reply lives.
 # {agent_name} and {promised_time} are left for the widget to fill in.
-WIDGET_TEXTS = ("state_assistant", "state_waiting", "state_waiting_until", "state_agent", "back_to_assistant",
-                "leave_email", "email_label", "email_send")
+WIDGET_TEXTS = {
+    "state_assistant": "utter_gateway_widget_state_assistant",
+    "state_waiting": "utter_gateway_widget_state_waiting",
+    "state_waiting_until": "utter_gateway_widget_state_waiting_until",
+    "state_agent": "utter_gateway_widget_state_agent",
+    "back_to_assistant": "utter_gateway_widget_back_to_assistant",
+    "leave_email": "utter_gateway_widget_leave_email",
+    "email_label": "utter_gateway_widget_email_label",
+    "email_send": "utter_gateway_widget_email_send",
+}
 
 
 def widget_texts(texts: Texts) -> dict[str, str]:
-    return {name: texts.say(f"utter_gateway_widget_{name}") for name in WIDGET_TEXTS}
+    return {name: texts.say(response) for name, response in WIDGET_TEXTS.items()}

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from caredesk.company import Company
 
 SEVERITY_SCORES = {"threat_to_leave": 100, "formal_complaint": 60, "grumble": 40}
+# The severities a complaint can have (what reports count as complaints). A ticket made only so
+# that a customer who asked for a person is not forgotten (bot/no_agent.py) is no complaint.
+COMPLAINT_SEVERITIES = tuple(SEVERITY_SCORES)
+FOLLOW_UP_SEVERITY = "follow_up"
 TIER_BONUS = {"vip": 25, "regular": 0, "new": 0}
 STRONGLY_NEGATIVE = -0.6
 NEGATIVE = -0.3

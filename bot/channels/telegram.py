@@ -23,7 +23,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 from caredesk.db.models import Message
 from bot import inbound, store
 from bot.limits import Limiter
-from bot.router import MAX_TEXT, Router
+from bot.router import MAX_TEXT, Accepted, Router
 from bot.settings import Settings
 from bot.text_input import clean
 from bot.channels.telegram_updates import command_of, describe, implausible, retry_seconds, split_text
@@ -36,6 +36,7 @@ PREFIX = "tg_"
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 COMMANDS = {"start": "/greet", "help": "/help", "human": "/contact_human_agent"}
+BACK_TO_ASSISTANT = "assistant"  # while waiting for a person: the widget's "keep chatting with the assistant"
 ATTEMPTS = 4
 T = TypeVar("T")
 Work = Callable[[], Awaitable[Any]]
@@ -155,12 +156,21 @@ class TelegramChannel:
                 self.router.texts.say("utter_gateway_unsupported_message", kind=kind),
             )
         command = command_of(message)
+        if command == BACK_TO_ASSISTANT:  # stored as words; the gateway acts on it, not the bot
+            accepted = await self.router.accept(conversation, clean(text)[:MAX_TEXT], client_id=client_id)
+            return functools.partial(self._back_to_assistant, accepted, client)
         if command is not None and command not in COMMANDS:
             command = "help"  # a command this bot does not know: what it can do
         accepted = await self.router.accept(
             conversation, clean(text)[:MAX_TEXT], command=COMMANDS[command] if command else None, client_id=client_id,
         )
         return functools.partial(self.router.route, accepted, client=client)
+
+    async def _back_to_assistant(self, accepted: Accepted, client: str) -> None:
+        """/assistant while waiting for a person: back to the assistant (as the widget's
+        button). Otherwise it is an ordinary line for whoever has the conversation."""
+        if accepted.stored.repeated or not await self.router.customer_back(accepted.conversation_id):
+            await self.router.route(accepted, client=client)
 
     async def _accept_button(self, query: CallbackQuery, conversation: str, client_id: str, client: str) -> Work:
         button = await self._button(query.data or "", conversation)

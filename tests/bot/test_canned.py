@@ -30,7 +30,7 @@ async def _audit(sessions, action: str) -> list[AuditEntry]:  # type: ignore[no-
 async def test_migration_0007_seeds_the_replies_of_the_yaml_file(sessions, database_url: str) -> None:
     def again() -> None:
         config = alembic_config(database_url, configure_logging=False)
-        command.downgrade(config, "0006")  # to the revision before 0007, whatever came after it
+        command.downgrade(config, "0006")  # to the revision before 0007 (the canned replies)
         command.upgrade(config, "head")
 
     await asyncio.to_thread(again)

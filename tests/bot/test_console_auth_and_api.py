@@ -131,12 +131,14 @@ async def test_satisfaction_reports_the_bot_and_each_agent_apart(gateway, sessio
         ])
     report = await (await gateway.get("/api/satisfaction")).json()
     assert report["days"] == 30
-    assert report["bot"] == {"ratings": 4, "average": 3.5, "csat_percent": 50.0}
+    assert report["bot"] == {"ratings": 4, "average": 3.5, "csat_percent": 50.0, "sample": 4, "small_sample": True}
     assert report["agents"] == [
-        {"username": "dana", "name": "Dana", "ratings": 3, "average": 3.67, "csat_percent": 66.7},
-        {"username": "eli", "name": "Eli", "ratings": 1, "average": 5.0, "csat_percent": 100.0},
+        {"username": "dana", "name": "Dana", "ratings": 3, "average": 3.67, "csat_percent": 66.7,
+         "sample": 3, "small_sample": True},
+        {"username": "eli", "name": "Eli", "ratings": 1, "average": 5.0, "csat_percent": 100.0,
+         "sample": 1, "small_sample": True},
     ]
-    assert report["whole"] == {"ratings": 1, "average": 3.0, "csat_percent": 0.0}
+    assert report["whole"] == {"ratings": 1, "average": 3.0, "csat_percent": 0.0, "sample": 1, "small_sample": True}
     longer = await (await gateway.get("/api/satisfaction?days=60")).json()
     assert longer["bot"]["ratings"] == 5
     for bad in ("0", "abc", "400"):

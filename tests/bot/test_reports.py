@@ -55,14 +55,17 @@ async def test_reports_count_escalations_promises_and_complaints(gateway, sessio
     report = await (await gateway.get("/api/reports")).json()
     assert report["days"] == 30
     assert report["escalation"] == {"conversations": 8, "handed_to_a_person": 3, "rate_percent": 37.5,
-                                    "reasons": {"asked": 3, "churn_threat": 1}}
-    assert report["promises"]["handoffs"] == {"kept": 1, "late": 1, "missed": 1, "open": 1, "kept_percent": 33.3}
-    assert report["promises"]["tickets"] == {"kept": 2, "late": 1, "missed": 1, "open": 1, "kept_percent": 50.0}
+                                    "reasons": {"asked": 3, "churn_threat": 1},
+                                    "sample": 8, "small_sample": True}
+    assert report["promises"]["handoffs"] == {"kept": 1, "late": 1, "missed": 1, "open": 1, "kept_percent": 33.3,
+                                                "sample": 3, "small_sample": True}
+    assert report["promises"]["tickets"] == {"kept": 2, "late": 1, "missed": 1, "open": 1, "kept_percent": 50.0,
+                                               "sample": 4, "small_sample": True}
     assert report["complaints"] == {"tickets": 5, "categories": [
         {"category": "late_delivery", "tickets": 3, "share_percent": 60.0},
         {"category": "billing_error", "tickets": 1, "share_percent": 20.0},
         {"category": "damaged_item", "tickets": 1, "share_percent": 20.0},
-    ]}
+    ], "sample": 5, "small_sample": True}
     assert report["satisfaction"]["bot"] is None and report["satisfaction"]["agents"] == []
 
     year = await (await gateway.get("/api/reports?days=366")).json()
@@ -74,6 +77,7 @@ async def test_reports_on_an_empty_desk_have_no_percentages(gateway, sessions) -
     await add_agent(sessions)
     await log_in(gateway)
     report = await (await gateway.get("/api/reports?days=7")).json()
-    assert report["escalation"] == {"conversations": 0, "handed_to_a_person": 0, "rate_percent": None, "reasons": {}}
+    assert report["escalation"] == {"conversations": 0, "handed_to_a_person": 0, "rate_percent": None, "reasons": {},
+                                    "sample": 0, "small_sample": True}
     assert report["promises"]["tickets"]["kept_percent"] is None
-    assert report["complaints"] == {"tickets": 0, "categories": []}
+    assert report["complaints"] == {"tickets": 0, "categories": [], "sample": 0, "small_sample": True}

@@ -101,3 +101,34 @@ def test_long_replies_are_split_under_telegrams_limit() -> None:
     parts = split_text(text)
     assert len(parts) == 3 and all(len(p) <= 4096 for p in parts)
     assert "\n".join(parts) == text
+
+
+async def test_assistant_command_takes_a_waiting_customer_back_to_the_assistant(
+    webhook_gateway, standin, sessions, domain
+) -> None:
+    """/assistant is Telegram's "keep chatting with the assistant instead" (the widget's button)."""
+    import datetime as dt
+
+    from caredesk.db.models import Conversation, Handoff, utcnow
+    from caredesk.handoff_request import HandoffRequest
+    from bot import lifecycle
+
+    api, _ = standin
+    async with sessions.begin() as session:
+        session.add(Conversation(id=f"tg_{CHAT}", channel="telegram", mode="bot"))
+    request = HandoffRequest(reason="not_understood", priority="normal", priority_score=40, summary={},
+                             promised_response_at=utcnow() + dt.timedelta(hours=1))
+    async with sessions.begin() as session:
+        await lifecycle.hand_over(session, f"tg_{CHAT}", request)
+    command = update("/assistant", 21)
+    command["message"]["entities"] = [{"type": "bot_command", "offset": 0, "length": len("/assistant")}]
+    ok = await webhook_gateway.post("/telegram/webhook", json=command, headers={SECRET_HEADER: SECRET})
+    assert ok.status == 200
+    told = domain["responses"]["utter_gateway_customer_back"][0]["text"]
+    reply = await api.wait_for(lambda p: p["text"] == told)
+    assert int(reply["chat_id"]) == CHAT
+    async with sessions() as session:
+        conversation = await session.get(Conversation, f"tg_{CHAT}")
+        handoff = await session.scalar(select(Handoff).where(Handoff.conversation_id == f"tg_{CHAT}"))
+    assert (conversation.mode, handoff.status, handoff.end_reason) == ("bot", "ended", "customer_back")
+    assert await transcript(sessions) == [("customer", "/assistant"), ("system", told)]

@@ -73,6 +73,7 @@ async def test_complaint_handover_and_rating_on_telegram(rasa_stack, make_settin
 
         api.text(CHAT, "/human")
         await api.wait_for(lambda p: "person" in p["text"])
+        await api.wait_for(lambda p: "/assistant" in p["text"])  # how to go back while waiting
         queue = await frames_until(console, lambda f: f["type"] == "queue" and any(
             i["conversation_id"] == f"tg_{CHAT}" for i in f["items"]))
         [item] = [i for i in queue[-1]["items"] if i["conversation_id"] == f"tg_{CHAT}"]
