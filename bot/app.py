@@ -19,7 +19,8 @@ from bot import api, reports
 from bot.app_keys import (DESK, FANOUT, HUB, LIMITER, PASSWORDS, REDRIVER, ROUTER, SESSIONS, SETTINGS,
                           TELEGRAM)
 from bot.channels.webchat import chat_socket
-from bot.console import admin_api, canned_api, inbox_api, views
+from bot.console import admin_api, assign_api, canned_api, inbox_api, views
+from bot.console.auto_assign import AutoAssigner
 from bot.console.hygiene import session_sweeper
 from bot.console.desk import Desk
 from bot.console.feed import queue_feed
@@ -103,6 +104,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
                                                                               company.slot_values()), telegram)
     desk = Desk(sessions, hub, router, delivery=delivery, words=SummaryWords.load(settings.summary_texts_file))
     router.on_queue_change = desk.publish_queue
+    if settings.auto_assign:  # the fan-out (when there is one) starts after this: read it when used
+        router.on_handed_over = AutoAssigner(desk, settings.max_open_chats, lambda: app.get(FANOUT)).offer
     app[SESSIONS], app[ROUTER], app[DESK] = sessions, router, desk
     if telegram is not None:
         await telegram.start()
@@ -213,6 +216,7 @@ async def create_app(settings: Settings) -> web.Application:
     admin_api.add_routes(app)
     canned_api.add_routes(app)
     inbox_api.add_routes(app)
+    assign_api.add_routes(app)
     privacy.add_routes(app)
     app.router.add_static("/static", STATIC)
     return app

@@ -45,6 +45,9 @@ TRANSITIONS: dict[str, tuple[str, str]] = {
     "bot_back": (WAITING, ASSISTANT),  # the fault cleared before anyone claimed it
     "customer_back": (WAITING, ASSISTANT),  # the customer would rather go on with the assistant
     "unanswered": (WITH_PERSON, WAITING),  # claimed, but its agent did not write in time
+    "assigned": (WAITING, WITH_PERSON),  # a lead, or automatic assignment, gives it to an agent
+    "routed": (WAITING, WAITING),  # a waiting chat is sent to a team's queue (or to everyone's)
+    "requeued": (WITH_PERSON, WAITING),  # its agent or a lead puts it back in the queue (for a team)
 }
 _conversations: Table = Conversation.__table__  # type: ignore[assignment]
 _handoffs: Table = Handoff.__table__  # type: ignore[assignment]
@@ -130,10 +133,13 @@ async def _own_ticket(session: AsyncSession, conversation_id: str, ticket_id: in
 
 
 async def claim(session: AsyncSession, conversation_id: str, handoff: Handoff, *, username: str, name: str,
-                now: dt.datetime, taken_from: str | None) -> Change:
+                now: dt.datetime, taken_from: str | None, actor: str | None = None,
+                detail: dict[str, Any] | None = None) -> Change:
     """A person takes the conversation: from the queue ("claimed"), or from the agent who had
-    it ("transferred", a lead's or admin's take-over). TooLate when someone was quicker."""
-    transition = "transferred" if taken_from is not None else "claimed"
+    it ("transferred", a lead's or admin's take-over). `actor`: someone else gave it to them
+    (a lead "agent:<username>", automatic assignment "gateway"); from the queue that is
+    "assigned". `detail` (a note, who assigned it) joins the event. TooLate when someone was quicker."""
+    transition = "transferred" if taken_from is not None else "assigned" if actor is not None else "claimed"
     start = TRANSITIONS[transition][0]
     claimed = await session.execute(
         update(_handoffs).where(_handoffs.c.id == handoff.id,
@@ -143,9 +149,37 @@ async def claim(session: AsyncSession, conversation_id: str, handoff: Handoff, *
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise TooLate(f"hand-off {handoff.id} is no longer {start}")
     channel = await _move(session, conversation_id, transition, now=now, agent=(username, name))
-    await _log(session, conversation_id, transition, actor=f"agent:{username}", now=now, handoff_id=handoff.id,
-               detail={"from": taken_from} if taken_from is not None else None)
+    logged = {**({"from": taken_from} if taken_from is not None else {}), **(detail or {})}
+    if actor is not None:
+        logged["to"] = username
+    await _log(session, conversation_id, transition, actor=actor or f"agent:{username}", now=now,
+               handoff_id=handoff.id, detail=logged or None)
     return Change(conversation_id, transition, handoff.id, agent_name=name, channel=channel)
+
+
+async def route(session: AsyncSession, handoff: Handoff, *, team_id: int | None, actor: str, now: dt.datetime,
+                detail: dict[str, Any] | None = None) -> Change:
+    """Send a chat to a team's queue (`team_id` None: to everyone's). From a claimed chat its
+    agent lets go ("requeued"); a waiting one stays waiting ("routed"). Either way the hand-off
+    keeps its age, so it keeps its place among its priority. TooLate when it was not in the
+    state it was read in (claimed meanwhile, resolved, taken over)."""
+    claimed = handoff.status == "claimed"
+    transition = "requeued" if claimed else "routed"
+    condition = [_handoffs.c.id == handoff.id, _handoffs.c.status == handoff.status]
+    if claimed:
+        condition.append(_handoffs.c.agent_username == handoff.agent_username)
+    moved = await session.execute(
+        update(_handoffs).where(*condition)
+        .values(status="waiting", claimed_by=None, claimed_at=None, agent_username=None, team_id=team_id)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise TooLate(f"hand-off {handoff.id} is no longer {handoff.status}")
+    channel = await _move(session, handoff.conversation_id, transition, now=now)
+    logged = {**({"from": handoff.agent_username} if claimed else {}), **(detail or {})}
+    await _log(session, handoff.conversation_id, transition, actor=actor, now=now, handoff_id=handoff.id,
+               detail=logged or None)
+    return Change(handoff.conversation_id, transition, handoff.id, channel=channel,
+                  promised_response_at=handoff.promised_response_at)
 
 
 async def hand_back(session: AsyncSession, conversation_id: str, *, actor: str, resolve: bool = False,
@@ -248,7 +282,7 @@ async def announce(hub: Hub, change: Change, *, promised_time: str | None = None
         state["promised_response_at"] = change.promised_response_at.isoformat()
     if promised_time:
         state["promised_time"] = promised_time
-    if change.transition in ("claimed", "transferred"):
+    if change.transition in ("claimed", "transferred", "assigned"):
         await hub.to_customer(change.conversation_id, {"type": "agent_joined", "agent_name": change.agent_name})
     elif change.transition in ("handed_back", "resolved"):
         await hub.to_customer(change.conversation_id, {"type": "agent_left"})

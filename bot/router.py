@@ -11,7 +11,7 @@ its outcome (bot/outcomes.py) in the transaction that stores its answer or hands
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import datetime as dt
 from dataclasses import dataclass
@@ -73,6 +73,8 @@ class Router:
         self.on_queue_change = on_queue_change
         self.clock = clock
         self.offers = Offers()  # the latest bot turn's buttons, so a press needs no query
+        # After a hand-off is queued and announced: automatic assignment, when it is on.
+        self.on_handed_over: Callable[[str], Awaitable[Any]] | None = None
 
     async def new_conversation(self, channel: str, resume_for: dt.timedelta) -> store.NewChat:
         """A new chat's conversation, on the per-message path (each attempt a fresh id)."""
@@ -277,6 +279,8 @@ class Router:
         if change.channel == "telegram":  # the widget has a button for it; Telegram a command
             await self.say(conversation_id, "system", self.texts.say("utter_gateway_telegram_waiting"))
         await self.queue_changed()
+        if self.on_handed_over is not None:
+            await self.on_handed_over(conversation_id)
         return True
 
     async def _bot_unavailable(self, conversation_id: str, line_id: int | None = None) -> None:

@@ -109,6 +109,10 @@ class Settings:
     # checked every `claim_watch_seconds`.
     claim_reply_minutes: float = 5.0
     claim_watch_seconds: float = 30.0
+    # A new hand-off goes straight to an available agent (bot/console/auto_assign.py), one with
+    # fewer than `max_open_chats` claimed chats. Off by default.
+    auto_assign: bool = False
+    max_open_chats: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -154,7 +158,16 @@ class Settings:
             mail=MailSettings.from_env(environ),
             claim_reply_minutes=max(0.0, float(environ.get("DESK_CLAIM_REPLY_MINUTES") or "5")),
             claim_watch_seconds=_positive(environ, "DESK_CLAIM_WATCH_SECONDS", 30.0),
+            auto_assign=_switch(environ, "DESK_AUTO_ASSIGN"),
+            max_open_chats=int(_positive(environ, "DESK_MAX_OPEN_CHATS", 3)),
         )
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    value = (environ.get(name) or "off").strip().lower()
+    if value not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+        raise ValueError(f"{name} must be on or off, got {value!r}")
+    return value in ("on", "true", "1", "yes")
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

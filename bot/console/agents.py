@@ -27,7 +27,7 @@ class AgentError(ValueError):
 
 def agent_frame(agent: Agent) -> dict[str, Any]:
     return {"username": agent.username, "name": agent.name, "role": agent.role, "active": agent.active,
-            "created_at": agent.created_at.isoformat()}
+            "created_at": agent.created_at.isoformat(), "team_id": agent.team_id}
 
 
 def check_role(role: str) -> str:

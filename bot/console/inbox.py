@@ -105,10 +105,12 @@ def sla_state(now: dt.datetime) -> ColumnElement[str]:
 def _view(view: str, agent: str, last_sender: Any) -> ColumnElement[bool] | None:
     mode = Conversation.mode
     ticket_open = Ticket.status.in_(OPEN_TICKET)
-    if view == "mine":
-        return Conversation.agent_username == agent
+    if view == "mine":  # chats I have, and tickets assigned to me whose chat nobody has
+        return or_(Conversation.agent_username == agent,
+                   and_(Ticket.assignee_username == agent, Conversation.agent_username.is_(None)))
     if view == "unassigned":
-        return or_(mode == "queued", and_(ticket_open, Conversation.agent_username.is_(None)))
+        return or_(mode == "queued", and_(ticket_open, Conversation.agent_username.is_(None),
+                                          Ticket.assignee_username.is_(None)))
     if view == "open":
         return or_(mode.in_(LIVE_MODES), ticket_open)
     if view == "waiting":
@@ -160,7 +162,7 @@ async def search(session: AsyncSession, *, view: str = "all", q: str = "", filte
     per_handoff = (select(Handoff.conversation_id.label("cid"), func.max(Handoff.id).label("handoff_id"))
                    .group_by(Handoff.conversation_id).subquery("per_handoff"))
     last_handoff = Handoff.__table__.alias("last_handoff")
-    handled_by = func.coalesce(Conversation.agent_username, last_handoff.c.agent_username)
+    handled_by = func.coalesce(Conversation.agent_username, Ticket.assignee_username, last_handoff.c.agent_username)
     activity = _latest(dialect, last_line.c.created_at, Conversation.updated_at, Ticket.updated_at).label("activity")
     sla = sla_state(now).label("sla")
     snippet = last_line.c.text

@@ -27,6 +27,7 @@ SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # channels and categories
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 NUMBER = re.compile(r"[A-Za-z0-9 -]{1,20}")
 CONVERSATION_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers: a larger one is no row, never a query
 
 
 def _bad(message: str) -> web.HTTPException:
@@ -100,7 +101,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         category=_matching(request, "category", SLUG), channel=_matching(request, "channel", SLUG),
         sla=_choice(request, "sla", inbox.SLA_STATES), agent=_matching(request, "agent", USERNAME))
     raw = request.query.get("before", "")
-    if raw and not (raw.isdigit() and len(raw) <= 12):
+    if raw and not (raw.isdigit() and len(raw) <= 12 and int(raw) <= MAX_ID):
         raise _bad("before must be a ticket id")
     async with request.app[SESSIONS]() as session:
         rows, cursor = await tickets(session, filters=filters, limit=_limit(request),
@@ -168,7 +169,7 @@ async def get_customer(request: web.Request) -> web.Response:
     customer_id, conversation_id = None, None
     if "id" in request.match_info:
         raw = request.match_info["id"]
-        if not (raw.isdigit() and len(raw) <= 12):
+        if not (raw.isdigit() and len(raw) <= 12 and int(raw) <= MAX_ID):
             raise json_error(web.HTTPNotFound, "no such customer")
         customer_id = int(raw)
     else:

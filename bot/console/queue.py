@@ -9,7 +9,7 @@ from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from caredesk.db.models import Customer, Handoff, Message, Note, Order, Ticket, TicketEvent
+from caredesk.db.models import Customer, Handoff, Message, Note, Order, Team, Ticket, TicketEvent
 from bot import store
 from bot.console.summary import SummaryWords, customer_in, human_summary, slots_of, tier_words, wants_line
 
@@ -65,6 +65,7 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
             select(Handoff.conversation_id, Handoff.channel, Handoff.reason, Handoff.priority,
                    Handoff.priority_score, Handoff.created_at, Handoff.promised_response_at, Handoff.status,
                    Handoff.claimed_by, Ticket.number.label("ticket_number"),
+                   Handoff.team_id, Team.name.label("team"),
                    # Only the parts the card reads, not the customer's recent lines.
                    *(Handoff.summary[part].label(f"summary_{part}") for part in CARD_PARTS),
                    latest_line.label("preview"), lines_since.c.n.label("customer_lines"),
@@ -73,6 +74,7 @@ async def queue_items(session: AsyncSession, now: dt.datetime,
                    func.coalesce(ticket_owner.tier, order_owner.tier).label("customer_tier"))
             .outerjoin(Ticket, Ticket.id == Handoff.ticket_id)
             .outerjoin(lines_since, lines_since.c.conversation_id == Handoff.conversation_id)
+            .outerjoin(Team, Team.id == Handoff.team_id)
             .outerjoin(ticket_owner, ticket_owner.id == Ticket.customer_id)
             .outerjoin(Order, _verified_order())
             .outerjoin(order_owner, order_owner.id == Order.customer_id)
@@ -101,6 +103,8 @@ def _queue_item(row: Any, now: dt.datetime, words: SummaryWords) -> dict[str, An
         "claimed_username": row.claimed_username,
         "customer_lines": row.customer_lines or 0,
         "ticket_number": row.ticket_number,
+        "team_id": row.team_id,  # waiting for this team: its members see it first
+        "team": row.team,
         "preview": row.preview or "",
         "customer_name": row.customer_name or learnt_name,
         "customer_tier": tier if tier_words(tier, words) else None,
@@ -193,7 +197,7 @@ async def conversation_detail(session: AsyncSession, conversation_id: str,
         "agent_username": conversation.agent_username,
         "handoff": None if handoff is None else {
             "id": handoff.id, "reason": handoff.reason, "priority": handoff.priority,
-            "status": handoff.status, "waiting_since": _iso(handoff.created_at),
+            "status": handoff.status, "waiting_since": _iso(handoff.created_at), "team_id": handoff.team_id,
             "promised_response_at": _iso(handoff.promised_response_at),
             "summary": human_summary(stored, words, reason=handoff.reason,
                                      ticket_number=ticket.number if ticket else None,

@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "work": frozenset({"admin", "lead", "agent"}),
     # the same on any chat, including taking over a chat another agent claimed
     "work_any": frozenset({"admin", "lead"}),
+    # give any waiting or claimed chat, or any ticket, to an agent or a team (an agent may
+    # only pass on their own: to a team or back to the queue; bot/console/assign.py)
+    "assign": frozenset({"admin", "lead"}),
     "reports": frozenset({"admin", "lead"}),
     # see which agents are online or away (every console sets its own status)
     "presence": frozenset({"admin", "lead"}),

@@ -1,8 +1,8 @@
 """The Tickets view: every ticket with its status, who handles it, its promised first response
 and when it was answered, resolved and closed; and one ticket with its whole history and the
-conversations it belongs to. Tickets have no assignee column: who handles a ticket is the
-agent of its conversation or, once the conversation left them, the agent who claimed its
-last hand-off. There is no promised resolution time in the data, only the first response."""
+conversations it belongs to. Who handles a ticket is the agent of its
+conversation or, once the conversation left them, the agent it was assigned to
+(bot/console/assign.py), else the agent who claimed its last hand-off. There is no promised resolution time in the data, only the first response."""
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +39,7 @@ def _handled_by() -> Any:
                     .where(or_(Handoff.ticket_id == Ticket.id, Handoff.conversation_id == Ticket.conversation_id),
                            Handoff.agent_username.is_not(None))
                     .order_by(Handoff.id.desc()).limit(1).correlate(Ticket).scalar_subquery())
-    return func.coalesce(Conversation.agent_username, last_claimer)
+    return func.coalesce(Conversation.agent_username, Ticket.assignee_username, last_claimer)
 
 
 async def tickets(session: AsyncSession, *, filters: TicketFilters | None = None, limit: int = PAGE,
@@ -83,6 +83,7 @@ def ticket_row(ticket: Ticket, customer_name: str | None, tier: str | None, hand
         "created_at": _iso(ticket.created_at), "promised_response_at": _iso(ticket.promised_response_at),
         "first_response_at": _iso(ticket.first_response_at), "resolved_at": _iso(ticket.resolved_at),
         "closed_at": _iso(ticket.closed_at),
+        "assignee": ticket.assignee_username, "team_id": ticket.team_id,
     }
 
 

@@ -113,6 +113,9 @@ class Ticket(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
+    # Who should work it when no chat of it is live (bot/console/assign.py); the Inbox's "mine".
+    assignee_username: Mapped[str | None] = mapped_column(String(64), index=True)
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", name="fk_tickets_team_id"))
 
     customer: Mapped[Customer | None] = relationship()
     events: Mapped[list[TicketEvent]] = relationship(
@@ -164,6 +167,8 @@ class Handoff(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
     # When the customer was asked to rate this hand-off: one hand-off ends in one rating, once.
     rating_asked_at: Mapped[dt.datetime | None]
+    # The team it waits for (its members see it first in the queue); None: anyone's.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", name="fk_handoffs_team_id"))
 
     ticket: Mapped[Ticket | None] = relationship()
 
@@ -267,6 +272,16 @@ class Message(Base):
 ROLES = ("admin", "lead", "agent", "trainer")
 
 
+class Team(Base):
+    """A group of agents (Delivery, Billing, ...) a chat or ticket can be given to."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Agent(Base):
     __tablename__ = "agents"
     __table_args__ = (CheckConstraint("role in ('admin', 'lead', 'agent', 'trainer')", name="agent_role"),)
@@ -278,6 +293,7 @@ class Agent(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     role: Mapped[str] = mapped_column(String(16), default="agent", server_default="agent")
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", name="fk_agents_team_id"))
 
 
 class AgentSession(Base):

@@ -256,8 +256,8 @@ def test_the_permission_matrix() -> None:
     assert set().union(*PERMISSIONS.values()) <= set(ROLES)
     assert permissions_of("trainer") == ["training"]
     assert permissions_of("agent") == ["conversations", "work"]
-    assert permissions_of("lead") == ["canned_manage", "conversations", "presence", "reports", "training", "work",
-                                      "work_any"]
+    assert permissions_of("lead") == ["assign", "canned_manage", "conversations", "presence", "reports", "training",
+                                      "work", "work_any"]
     assert {p for p in PERMISSIONS if can(Someone("admin"), p)} == set(PERMISSIONS)
     assert not can(Someone("admin"), "no_such_permission") and not can(None, "conversations")
     assert not can(Someone("root"), "conversations"), "an unknown role has nothing"

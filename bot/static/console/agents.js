@@ -96,6 +96,10 @@
       change(agent, { role: select.value }, agent.username + ' is now ' + select.value + '.');
     });
     cell(tr, select);
+    // Filled with the team choice by teams.js (after each load: the caredesk:agents event).
+    var team = cell(tr, '');
+    team.setAttribute('data-team-cell', agent.username);
+    team.setAttribute('data-team-id', agent.team_id === null || agent.team_id === undefined ? '' : String(agent.team_id));
     cell(tr, agent.active ? 'Active' : 'Deactivated');
     var actions = document.createElement('div');
     actions.className = 'admin-actions';
@@ -111,6 +115,7 @@
   function load() {
     return call('GET', '/api/agents').then(function (agents) {
       rows.replaceChildren.apply(rows, agents.map(agentRow));
+      document.dispatchEvent(new CustomEvent('caredesk:agents'));
       if (status.getAttribute('data-kind') !== 'error' && status.textContent === 'Loading…') say('');
     }).catch(function (error) { say(error.message, 'error'); });
   }

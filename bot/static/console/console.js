@@ -63,6 +63,7 @@
     reconnectAt: 0,
     leaving: false,
     uid: 0,
+    queueTeam: { mine: null, only: '' }, // assignment: my team first; '' every team, else one team's id
   };
 
   const dom = {};
@@ -366,6 +367,7 @@
   // ---------------------------------------------------------------- frames
 
   function handleFrame(frame) {
+    shareFrame(frame);
     switch (frame.type) {
       case 'hello': onHello(frame); break;
       case 'queue': renderQueue(Array.isArray(frame.items) ? frame.items : []); break;
@@ -426,7 +428,7 @@
     for (const li of dom.queueList.children) existing.set(li.dataset.conversationId, li);
 
     const ordered = [];
-    for (const item of items) {
+    for (const item of queueView(items)) {
       if (!item || !item.conversation_id) continue;
       const id = String(item.conversation_id);
       const signature = JSON.stringify(item);
@@ -476,6 +478,7 @@
     const meta = el('div', { className: 'qitem-meta' }, [
       el('span', { className: 'qitem-channel', text: item.channel || 'unknown channel' }),
       item.ticket_number ? el('span', { className: 'qitem-ticket', text: item.ticket_number }) : null,
+      item.team ? el('span', { className: 'qitem-team', 'data-testid': 'queue-team-name', text: item.team }) : null,
       el('span', {
         className: 'qitem-waiting', 'aria-live': 'off',
         dataset: { since: item.waiting_since || '' }, text: waitingText(item.waiting_since),
@@ -591,6 +594,28 @@
     state.pendingFocus = 'reply';
     state.requestedId = id;
     if (!sendOrWarn({ type: 'claim', conversation_id: id })) state.requestedId = null;
+  }
+
+  // ---------------------------------------------------------------- assignment (assign.js)
+
+  /** Every frame, for the console's other scripts (assign.js), after this one handled it. */
+  function shareFrame(frame) {
+    window.setTimeout(() => document.dispatchEvent(new CustomEvent('caredesk:frame', { detail: frame })), 0);
+  }
+
+  /** The queue as shown: with a team chosen, only that team's chats; otherwise my team's first. */
+  function queueView(items) {
+    const { mine, only } = state.queueTeam;
+    if (only) return items.filter((item) => item && String(item.team_id || '') === only);
+    if (!mine) return items;
+    const ours = (item) => (item && item.team_id === mine ? 0 : 1);
+    return items.map((item, index) => [item, index])
+      .sort((a, b) => ours(a[0]) - ours(b[0]) || a[1] - b[1]).map((pair) => pair[0]);
+  }
+
+  function setQueueTeam(mine, only) {
+    state.queueTeam = { mine: Number(mine) || null, only: only ? String(only) : '' };
+    renderQueue(state.queue);
   }
 
   // ---------------------------------------------------------------- conversation
@@ -1167,6 +1192,10 @@
       open: (id) => requestOpen(String(id)),
       claim: () => claimCurrent(),
       resolve: () => resolveCurrent(),
+      // For assign.js:
+      conversation: () => state.conv,
+      notice: showNotice,
+      setQueueTeam,
     });
   }
 

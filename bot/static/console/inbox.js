@@ -180,7 +180,8 @@
   function showPanel(children) {
     panel.hidden = false;
     panel.replaceChildren.apply(panel, [el('button', { type: 'button', className: 'btn btn-small inbox-close',
-      onclick: function () { panel.hidden = true; } }, ['Close'])].concat(children));
+      onclick: function () { panel.hidden = true; } }, ['Close'])].concat(children)
+      .filter(function (child) { return child !== null && child !== undefined; }));
   }
 
   function showCustomer(url) {
@@ -210,6 +211,59 @@
       .catch(function (error) { showPanel([el('p', { className: 'admin-status', 'data-kind': 'error', text: error.message })]); });
   }
 
+  // ------------------------------------------------------------ assignment of a ticket
+
+  var choices = null; // /api/assign/choices, read once a page
+
+  function loadChoices() {
+    if (!choices) choices = request('/api/assign/choices').catch(function () { choices = null; return null; });
+    return choices;
+  }
+
+  function teamName(found, id) {
+    var team = found && (found.teams || []).filter(function (t) { return t.id === id; })[0];
+    return team ? team.name : '';
+  }
+
+  function assignedText(ticket) {
+    return ticket.assignee || '—';
+  }
+
+  /** Give a ticket (one whose chat is not live) to an agent (leads) or a team, with a note. */
+  function assignSection(ticket, path, act) {
+    var select = el('select', { 'data-testid': 'ticket-assign-to', 'aria-label': 'Assign to' },
+      [el('option', { value: '', text: 'Nobody' })]);
+    var note = el('textarea', { rows: '2', maxlength: '1000', 'data-testid': 'ticket-assign-note',
+      'aria-label': 'Note for whoever takes it over' });
+    var fact = el('p', { className: 'muted' });
+    loadChoices().then(function (found) {
+      if (!found) return;
+      if (found.me && found.me.assign) {
+        (found.agents || []).forEach(function (agent) {
+          select.appendChild(el('option', { value: 'agent:' + agent.username,
+            text: agent.name + ' · ' + agent.open_chats + ' open' + (agent.team ? ' · ' + agent.team : '') }));
+        });
+      }
+      (found.teams || []).forEach(function (team) {
+        select.appendChild(el('option', { value: 'team:' + team.id, text: team.name + ' (team)' }));
+      });
+      if (ticket.assignee) select.value = 'agent:' + ticket.assignee;
+      else if (ticket.team_id) select.value = 'team:' + ticket.team_id;
+      fact.textContent = ticket.team_id ? 'Team: ' + teamName(found, ticket.team_id) : '';
+    });
+    function assign() {
+      var value = select.value;
+      var body = { agent: null, team_id: null, note: note.value.trim() || null };
+      if (value.indexOf('agent:') === 0) body.agent = value.slice(6);
+      if (value.indexOf('team:') === 0) body.team_id = Number(value.slice(5));
+      if (body.agent && ticket.team_id) body.team_id = ticket.team_id;
+      act(post(path + '/assign', body));
+    }
+    return section('Assign', [fact, el('div', { className: 'admin-actions' }, [select,
+      el('button', { type: 'button', className: 'btn btn-small', 'data-testid': 'ticket-assign',
+        onclick: assign }, ['Assign'])]), note]);
+  }
+
   function renderTicket(ticket) {
     var feedback = el('p', { className: 'admin-status', role: 'status', 'data-testid': 'ticket-feedback' });
     var select = el('select', { 'data-testid': 'ticket-status-select', 'aria-label': 'New status' },
@@ -231,7 +285,9 @@
         el('dt', { text: 'First reply' }), el('dd', { text: when(ticket.first_response_at) || '—' }),
         el('dt', { text: 'Resolved' }), el('dd', { text: when(ticket.resolved_at) || '—' }),
         el('dt', { text: 'Agent' }), el('dd', { text: ticket.handled_by || '—' }),
+        el('dt', { text: 'Assigned to' }), el('dd', { 'data-testid': 'ticket-assignee', text: assignedText(ticket) }),
       ]),
+      assignSection(ticket, path, act),
       section('Work on it', [
         el('div', { className: 'admin-actions' }, [select, el('button', { type: 'button', className: 'btn btn-primary btn-small',
           'data-testid': 'ticket-status-change', onclick: function () { act(post(path + '/status', { status: select.value })); } },
