@@ -18,6 +18,7 @@ from bot.app_keys import DESK, ROUTER
 from bot.console.auto_assign import AutoAssigner, choose
 from bot.console.desk import Desk
 from bot.hub import Hub
+from bot.presence import AWAY, ONLINE, Seen
 from tests.bot.assign_data import a_ticket, claimed_chat, desk_people, rows, team, waiting_chat
 from tests.bot.conftest import ORIGIN, log_in, start_client
 
@@ -157,14 +158,17 @@ async def add_admin(sessions) -> None:  # type: ignore[no-untyped-def]
 
 
 class Online(Hub):
-    """A hub where the given agents have a console open."""
+    """A hub where the given agents have a console open, online (and "away" ones, away)."""
 
-    def __init__(self, *names: str) -> None:
+    def __init__(self, *names: str, away: tuple[str, ...] = ()) -> None:
         super().__init__()
-        self.names = set(names)
+        self.names, self.away = set(names), set(away)
 
     def local_agents(self) -> set[str]:
-        return set(self.names)
+        return self.names | self.away
+
+    def presence(self) -> dict[str, Seen]:
+        return {**{n: Seen(n, ONLINE) for n in self.names}, **{n: Seen(n, AWAY) for n in self.away}}
 
 
 async def test_choice_is_the_fewest_open_chats_under_the_cap_then_longest_ago(sessions) -> None:
@@ -195,7 +199,8 @@ async def test_auto_assignment_gives_new_chats_round_robin_and_keeps_to_the_team
     delivery = await team(sessions, "Delivery", "eli")
     app = gateway.server.app
     desk = app[DESK]
-    assigner = AutoAssigner(Desk(desk.sessions, Online("bea", "eli"), app[ROUTER], clock=desk.clock), cap=1)
+    assigner = AutoAssigner(Desk(desk.sessions, Online("bea", "eli", away=("dana",)), app[ROUTER], clock=desk.clock),
+                            cap=1)
     for name in ("rr1", "rr2", "rr3"):
         await waiting_chat(sessions, name)
     await waiting_chat(sessions, "rr4", team_id=delivery)
