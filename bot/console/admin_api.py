@@ -3,34 +3,16 @@ A password reset takes the new password from the admin and returns nothing secre
 password ever travels back in a response, where caches and screenshots could keep it."""
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 
 from bot.app_keys import HUB, SESSIONS
 from bot.console import agents, audit
-from bot.console.guard import AGENT, json_error, requires
+from bot.console.guard import AGENT, json_error, json_object, requires, text_field
 
 ROLE_CHANGED = 4000  # the console reconnects and reads its new role
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise json_error(web.HTTPBadRequest, "send a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise json_error(web.HTTPBadRequest, f"{key!r} must be a string")
-    return value
 
 
 def _refused(error: agents.AgentError) -> web.HTTPException:
@@ -46,9 +28,9 @@ async def list_agents(request: web.Request) -> web.Response:
 
 @requires("agents")
 async def add_agent(request: web.Request) -> web.Response:
-    body = await _body(request)
-    username, name, password = _text(body, "username"), _text(body, "name"), _text(body, "password")
-    role = _text(body, "role", required=False)
+    body = await json_object(request, json_only=False)
+    username, name, password = text_field(body, "username"), text_field(body, "name"), text_field(body, "password")
+    role = text_field(body, "role", required=False)
     try:
         async with request.app[SESSIONS].begin() as session:
             agent = await agents.add(session, (username or "").strip(), name or "", password or "", role,
@@ -61,11 +43,11 @@ async def add_agent(request: web.Request) -> web.Response:
 
 @requires("agents")
 async def change_agent(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request, json_only=False)
     active = body.get("active")
     if active is not None and not isinstance(active, bool):
         raise json_error(web.HTTPBadRequest, "'active' must be true or false")
-    name, role = _text(body, "name", required=False), _text(body, "role", required=False)
+    name, role = text_field(body, "name", required=False), text_field(body, "role", required=False)
     username = request.match_info["username"]
     try:
         async with request.app[SESSIONS].begin() as session:
@@ -85,7 +67,7 @@ async def change_agent(request: web.Request) -> web.Response:
 
 @requires("agents")
 async def reset_password(request: web.Request) -> web.Response:
-    password = _text(await _body(request), "password")
+    password = text_field(await json_object(request, json_only=False), "password")
     username = request.match_info["username"]
     try:
         async with request.app[SESSIONS].begin() as session:

@@ -13,7 +13,7 @@ from caredesk.db import repository
 from bot.app_keys import DESK, FANOUT, HUB, SESSIONS
 from bot.console import agents, assign, audit, teams
 from bot.console.auto_assign import available_agents
-from bot.console.guard import AGENT, json_error, requires
+from bot.console.guard import AGENT, json_error, json_object, requires
 from bot.console.inbox_api import CONVERSATION_ID, MAX_ID, NUMBER, USERNAME
 from bot.console.roles import can
 from bot.console.tickets import ticket_detail
@@ -30,18 +30,6 @@ def _team_id(value: Any) -> int | None:
         raise json_error(web.HTTPBadRequest, "'team_id' must be a team's id or null")
     return value
 
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    """A JSON object, sent as JSON: what a plain HTML form on another page cannot send."""
-    if request.content_type != "application/json":
-        raise json_error(web.HTTPUnsupportedMediaType, "send a JSON object (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise json_error(web.HTTPBadRequest, "send a JSON object")
-    return body
 
 
 def _target(body: dict[str, Any]) -> tuple[assign.Target, Any]:
@@ -79,7 +67,7 @@ async def assign_conversation(request: web.Request) -> web.Response:
     conversation_id = request.match_info["conversation_id"]
     if not CONVERSATION_ID.fullmatch(conversation_id):
         raise json_error(web.HTTPNotFound, "no such conversation")
-    target, note = _target(await _body(request))
+    target, note = _target(await json_object(request))
     try:
         done = await assign.assign_conversation(request.app[DESK], request[AGENT], conversation_id, target, note,
                                                 audit.client_address(request))
@@ -97,7 +85,7 @@ async def assign_ticket(request: web.Request) -> web.Response:
     number = request.match_info["number"]
     if not NUMBER.fullmatch(number):
         raise json_error(web.HTTPNotFound, "no such ticket")
-    target, note = _target(await _body(request))
+    target, note = _target(await json_object(request))
     try:
         await assign.assign_ticket(request.app[DESK], request[AGENT], number, target, note,
                                    audit.client_address(request))
@@ -123,7 +111,7 @@ async def list_teams(request: web.Request) -> web.Response:
 @requires("agents")
 async def add_team(request: web.Request) -> web.Response:
     """POST /api/teams {"name"}"""
-    name = (await _body(request)).get("name")
+    name = (await json_object(request)).get("name")
     if not isinstance(name, str) or has_forbidden(name):
         raise json_error(web.HTTPBadRequest, "'name' must be a string")
     try:
@@ -153,7 +141,7 @@ async def remove_team(request: web.Request) -> web.Response:
 @requires("agents")
 async def set_agent_team(request: web.Request) -> web.Response:
     """PUT /api/agents/{username}/team {"team_id": id or null}"""
-    team_id = _team_id((await _body(request)).get("team_id"))
+    team_id = _team_id((await json_object(request)).get("team_id"))
     try:
         async with request.app[SESSIONS].begin() as session:
             agent = await agents.find(session, request.match_info["username"])

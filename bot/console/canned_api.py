@@ -5,14 +5,13 @@ they have open; only `canned_manage` (admins and leads) may add, change or delet
 come only from the console's own origins (the guard), as JSON objects."""
 from __future__ import annotations
 
-from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
 
 from bot.app_keys import ROUTER, SESSIONS
 from bot.console import audit, canned
-from bot.console.guard import AGENT, json_error, page_for, requires
+from bot.console.guard import AGENT, json_error, json_object, page_for, requires, text_field
 from bot.console.placeholders import conversation_values, fill
 from bot.console.roles import can
 from bot.console.views import PAGES
@@ -20,25 +19,6 @@ from bot import store
 from bot.text_input import has_forbidden
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise json_error(web.HTTPUnsupportedMediaType, "send a JSON object (Content-Type: application/json)")
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise json_error(web.HTTPBadRequest, "send a JSON object")
-    return body
-
-
-def _text(body: dict[str, Any], key: str, *, required: bool) -> str | None:
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise json_error(web.HTTPBadRequest, f"{key!r} must be a string")
-    return value
 
 
 def _reply_id(request: web.Request) -> int:
@@ -87,8 +67,8 @@ async def list_replies(request: web.Request) -> web.Response:
 
 @requires("canned_manage")
 async def add_reply(request: web.Request) -> web.Response:
-    body = await _body(request)
-    shortcut, title, text = (_text(body, k, required=True) or "" for k in ("shortcut", "title", "text"))
+    body = await json_object(request)
+    shortcut, title, text = (text_field(body, k, required=True) or "" for k in ("shortcut", "title", "text"))
     try:
         async with request.app[SESSIONS].begin() as session:
             reply = await canned.add(session, shortcut=shortcut.strip(), title=title, text=text,
@@ -104,8 +84,8 @@ async def add_reply(request: web.Request) -> web.Response:
 @requires("canned_manage")
 async def change_reply(request: web.Request) -> web.Response:
     reply_id = _reply_id(request)
-    body = await _body(request)
-    shortcut, title, text = (_text(body, k, required=False) for k in ("shortcut", "title", "text"))
+    body = await json_object(request)
+    shortcut, title, text = (text_field(body, k, required=False) for k in ("shortcut", "title", "text"))
     try:
         async with request.app[SESSIONS].begin() as session:
             reply = await canned.change(session, reply_id, actor=request[AGENT].username,

@@ -2,7 +2,7 @@
 wear (401 without a login, 403 without the permission, both as JSON)."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
@@ -55,3 +55,27 @@ async def page_for(request: web.Request, permission: str) -> Agent:
     if not can(agent, permission):
         raise web.HTTPForbidden(text="Your role does not allow this page. Back to the console: /console")
     return agent
+
+
+async def json_object(request: web.Request, *, json_only: bool = True) -> dict[str, Any]:
+    """The request's body as a JSON object, else 400. `json_only`: sent as JSON (415
+    otherwise), which a plain HTML form on another page cannot send."""
+    if json_only and request.content_type != "application/json":
+        raise json_error(web.HTTPUnsupportedMediaType, "send a JSON object (Content-Type: application/json)")
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise json_error(web.HTTPBadRequest, "send a JSON object")
+    return body
+
+
+def text_field(body: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    """`body[key]` if it is a string; None when absent and not `required`; else 400."""
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise json_error(web.HTTPBadRequest, f"{key!r} must be a string")
+    return value
