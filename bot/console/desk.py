@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +31,23 @@ RATE = "/review"  # the gateway's own intent: the bot asks for a rating (data/ru
 
 class DeskError(Exception):
     """Something the agent should be told, in words."""
+
+
+class CannotChange(DeskError):
+    """The ticket's status cannot move that way (a closed ticket stays closed)."""
+
+
+async def change_ticket_status(session: AsyncSession, ticket: Ticket, status: str, *, username: str,
+                               address: str | None, detail: dict[str, Any]) -> None:
+    """A ticket's status changed by an agent, with its audit row, in the caller's unit of work
+    (from a chat and from the Inbox alike). CannotChange when the status may not move so."""
+    before = ticket.status
+    try:
+        await repository.change_ticket_status(session, ticket, status, actor=f"agent:{username}")
+    except repository.InvalidStatusChange:
+        raise CannotChange(f"A {before.replace('_', ' ')} ticket can't become {status.replace('_', ' ')}.") from None
+    audit.record(session, username, "ticket_status", ticket.number, {**detail, "from": before, "to": status},
+                 address)
 
 
 class Desk:
@@ -257,13 +274,8 @@ class Desk:
             ticket = await conversation_ticket(session, conversation_id)
             if ticket is None:
                 raise DeskError("This conversation has no ticket.")
-            before = ticket.status
-            try:
-                await repository.change_ticket_status(session, ticket, status, actor=f"agent:{agent.username}")
-            except repository.InvalidStatusChange:
-                raise DeskError(f"A {ticket.status.replace('_', ' ')} ticket can't become {status.replace('_', ' ')}.") from None
-            audit.record(session, agent.username, "ticket_status", ticket.number,
-                         {"conversation_id": conversation_id, "from": before, "to": status}, agent.address)
+            await change_ticket_status(session, ticket, status, username=agent.username, address=agent.address,
+                                       detail={"conversation_id": conversation_id})
         await self._refresh_watchers(conversation_id)
         if status == "resolved":
             await self.tell_resolved(conversation_id, ticket, agent_name=agent.name, username=agent.username,

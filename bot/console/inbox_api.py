@@ -16,7 +16,7 @@ from caredesk.triage import PRIORITIES
 from bot.app_keys import DESK, SESSIONS
 from bot.console import audit, inbox, ticket_work
 from bot.console.customers import customer_profile
-from bot.console.desk import DeskError
+from bot.console.desk import CannotChange, DeskError
 from bot.console.guard import AGENT, json_error, page_for, requires
 from bot.console.tickets import TicketFilters, ticket_detail, tickets
 from bot.text_input import clean
@@ -143,7 +143,7 @@ async def _work(request: web.Request, change: Any, value: str) -> web.Response:
         raise json_error(web.HTTPNotFound, "no such ticket") from None
     except ticket_work.Invalid as error:
         raise _bad(str(error)) from None
-    except ticket_work.CannotChange as error:
+    except CannotChange as error:
         raise json_error(web.HTTPConflict, str(error)) from None
     except DeskError as error:
         raise json_error(web.HTTPForbidden, str(error)) from None

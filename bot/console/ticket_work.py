@@ -13,15 +13,11 @@ from caredesk.db import repository
 from caredesk.db.models import TICKET_STATUSES, Agent, Note
 from bot import store
 from bot.console import audit
-from bot.console.desk import Desk, DeskError
+from bot.console.desk import Desk, DeskError, change_ticket_status
 from bot.console.roles import can
 from bot.router import MAX_TEXT
 
 logger = logging.getLogger(__name__)
-
-
-class CannotChange(DeskError):
-    """The ticket's status cannot move that way (a closed ticket stays closed)."""
 
 
 class Invalid(DeskError):
@@ -47,14 +43,8 @@ async def change_status(desk: Desk, agent: Agent, number: str, status: str, addr
     async with desk.sessions.begin() as session:
         ticket = await repository.ticket_by_number(session, number)
         live = await _check(session, agent, ticket.conversation_id)
-        before = ticket.status
-        try:
-            await repository.change_ticket_status(session, ticket, status, actor=f"agent:{agent.username}")
-        except repository.InvalidStatusChange:
-            raise CannotChange(f"A {before.replace('_', ' ')} ticket can't become {status.replace('_', ' ')}.") from None
-        audit.record(session, agent.username, "ticket_status", ticket.number,
-                     {"conversation_id": ticket.conversation_id, "from": before, "to": status, "from_inbox": True},
-                     address)
+        await change_ticket_status(session, ticket, status, username=agent.username, address=address,
+                                   detail={"conversation_id": ticket.conversation_id, "from_inbox": True})
         conversation_id, number = ticket.conversation_id, ticket.number or number
     await _tell(desk, conversation_id, live)
     if status == "resolved" and live:  # after the chat ended, the customer is told where they are
